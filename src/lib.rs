@@ -1,0 +1,14 @@
+//! Tokenflow's authentication core.
+//!
+//! Always compiled (also for the browser): the wire types in [`dto`] and the access-token
+//! [`claims`]. Behind feature `server`: the Ed25519 key ring, strict token verification,
+//! argon2id hashing, storage on SQLite or PostgreSQL, and the [`AuthService`] that every
+//! adapter (REST handlers, server functions, CLI) calls for every auth decision.
+
+pub mod claims;
+pub mod dto;
+
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+pub use server::*;

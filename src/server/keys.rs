@@ -1,0 +1,197 @@
+//! The Ed25519 key ring: which key signs, which keys verify, and the public JWKS.
+//!
+//! Keys live in the database so that every instance signs and verifies with the same ones and
+//! a restart invalidates nothing. `kid` is the RFC 7638 thumbprint of the public key, so it is
+//! stable, derivable by anyone holding the JWK, and never names a key we do not have.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A public key as published (RFC 7517 / RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key given as base64url `x`: SHA-256 over the
+/// required members in lexicographic order with no white space.
+pub fn thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A key that verifies.
+pub struct VerifyingKey {
+    pub kid: String,
+    pub x: String,
+    pub decoding: DecodingKey,
+}
+
+/// The key that signs. // not Serialize, not Debug: holds the private key.
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+}
+
+/// The private half of a key, with what we derive from it.
+pub struct KeyMaterial {
+    pub kid: String,
+    pub x: String,
+    /// PKCS#8 PEM. // a secret: stored, never logged.
+    pub private_pem: String,
+    pub signing: SigningKey,
+    pub verifying: VerifyingKey,
+}
+
+impl KeyMaterial {
+    /// A fresh random Ed25519 key.
+    ///
+    /// # Errors
+    /// When the operating system has no randomness or encoding fails.
+    pub fn generate() -> Result<KeyMaterial, String> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| format!("getrandom: {e}"))?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        seed.fill(0);
+        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("pkcs8: {e}"))?;
+        KeyMaterial::from_pem(&pem)
+    }
+
+    /// Parse a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).
+    ///
+    /// # Errors
+    /// When the PEM is not an Ed25519 PKCS#8 private key.
+    pub fn from_pem(pem: &str) -> Result<KeyMaterial, String> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+            .map_err(|_| "not a PKCS#8 PEM Ed25519 private key".to_string())?;
+        let der = key.to_pkcs8_der().map_err(|e| format!("pkcs8: {e}"))?;
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        let kid = thumbprint(&x);
+        let decoding = DecodingKey::from_ed_components(&x).map_err(|e| format!("public key: {e}"))?;
+        Ok(KeyMaterial {
+            signing: SigningKey { kid: kid.clone(), encoding: EncodingKey::from_ed_der(der.as_bytes()) },
+            verifying: VerifyingKey { kid: kid.clone(), x: x.clone(), decoding },
+            private_pem: pem.to_string(),
+            kid,
+            x,
+        })
+    }
+}
+
+/// One immutable view of the keys; swapped as a whole when keys change.
+pub struct KeyRing {
+    signing: Arc<SigningKey>,
+    verifying: HashMap<String, Arc<VerifyingKey>>,
+}
+
+impl KeyRing {
+    /// `signer` signs; it and `others` verify.
+    pub fn new(signer: KeyMaterial, others: Vec<KeyMaterial>) -> KeyRing {
+        let mut verifying = HashMap::new();
+        for k in others {
+            verifying.insert(k.kid.clone(), Arc::new(k.verifying));
+        }
+        verifying.insert(signer.kid.clone(), Arc::new(signer.verifying));
+        KeyRing { signing: Arc::new(signer.signing), verifying }
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The key named by `kid`, only if it is ours. No `jku`, `x5u` or embedded `jwk` is consulted.
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.get(kid).map(|k| k.as_ref())
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.verifying.contains_key(kid)
+    }
+
+    /// The public JWKS: every key that can still verify a live token; never a private part.
+    pub fn jwks(&self) -> Jwks {
+        let mut keys: Vec<Jwk> = self
+            .verifying
+            .values()
+            .map(|k| Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: k.x.clone(),
+                kid: k.kid.clone(),
+                alg: crate::claims::ALGORITHM.into(),
+                use_: "sig".into(),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        Jwks { keys }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_8037_appendix_a3() {
+        assert_eq!(
+            thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn rfc_8037_private_key_gives_its_public_key_and_kid() {
+        // RFC 8037 A.1: d = nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A.
+        let d = URL_SAFE_NO_PAD.decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&d.try_into().unwrap());
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let material = KeyMaterial::from_pem(&pem).unwrap();
+        assert_eq!(material.x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(material.kid, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    #[test]
+    fn jwks_publishes_public_parts_only() {
+        let signer = KeyMaterial::generate().unwrap();
+        let old = KeyMaterial::generate().unwrap();
+        let (signer_kid, old_kid) = (signer.kid.clone(), old.kid.clone());
+        let ring = KeyRing::new(signer, vec![old]);
+        let json = serde_json::to_value(ring.jwks()).unwrap();
+        let keys = json["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2);
+        for k in keys {
+            let obj = k.as_object().unwrap();
+            let mut names: Vec<_> = obj.keys().cloned().collect();
+            names.sort();
+            assert_eq!(names, ["alg", "crv", "kid", "kty", "use", "x"]);
+            assert_eq!(k["alg"], "EdDSA");
+            assert_eq!(k["use"], "sig");
+        }
+        assert_eq!(ring.signing_key().kid, signer_kid);
+        assert!(ring.contains(&old_kid));
+    }
+
+    #[test]
+    fn rejects_a_pem_that_is_not_ed25519() {
+        assert!(KeyMaterial::from_pem("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Server-side core (feature `server`). Modules follow the flow: credentials are checked
+//! ([`password`]), tokens signed with the [`keys`] and checked by [`token`], sessions live in
+//! the [`store`] and are mirrored in the [`cache`]; [`service::AuthService`] ties them together.
+
+pub mod cache;
+pub mod error;
+pub mod keys;
+pub mod password;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod throttle;
+pub mod time;
+pub mod token;
+
+pub use error::AuthError;
+pub use service::{AuthService, Identity};
+pub use settings::AuthSettings;

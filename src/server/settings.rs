@@ -1,0 +1,85 @@
+//! The settings the core needs. The server fills them from the environment (see API.md).
+
+use std::time::Duration;
+
+/// Auth policy knobs. Validated by [`AuthSettings::validate`] before the service starts.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub leeway_secs: u64,
+    /// Normalised (trimmed, lowercased) emails that sign up as `admin`.
+    pub admin_emails: Vec<String>,
+    /// Failed logins per email within the window before every login is refused; 0 disables.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    /// `POST /api/auth/*` per client IP per minute; 0 disables.
+    pub rate_limit_per_min: u32,
+    /// Concurrent argon2id computations; the rest of the cores stay free for token checks.
+    pub hash_workers: usize,
+    /// Password checks allowed to wait for a worker before answering 503.
+    pub hash_queue: usize,
+    /// How often each instance looks for sessions revoked by other instances.
+    pub revocation_poll: Duration,
+    /// Entries of the verified-token cache.
+    pub token_cache_capacity: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        AuthSettings {
+            issuer: "http://127.0.0.1:3000".into(),
+            audience: "tokenflow".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 1_209_600,
+            leeway_secs: 30,
+            admin_emails: Vec::new(),
+            login_max_failures: 5,
+            login_window_secs: 900,
+            rate_limit_per_min: 60,
+            // Leave a core for token verification and I/O on small machines.
+            hash_workers: cores.saturating_sub(1).max(1),
+            hash_queue: 256,
+            revocation_poll: Duration::from_millis(500),
+            token_cache_capacity: 100_000,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// # Errors
+    /// A human-readable reason when a value makes no sense, so the server refuses to start.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.issuer.trim().is_empty() {
+            return Err("AUTH_ISSUER must not be empty".into());
+        }
+        if self.audience.trim().is_empty() {
+            return Err("AUTH_AUDIENCE must not be empty".into());
+        }
+        if self.access_ttl_secs == 0 || self.access_ttl_secs > 86_400 {
+            return Err("AUTH_ACCESS_TTL_SECS must be between 1 and 86400".into());
+        }
+        if self.refresh_ttl_secs < self.access_ttl_secs {
+            return Err("AUTH_REFRESH_TTL_SECS must be at least AUTH_ACCESS_TTL_SECS".into());
+        }
+        if self.refresh_ttl_secs > 31_536_000 {
+            return Err("AUTH_REFRESH_TTL_SECS must be at most one year".into());
+        }
+        if self.leeway_secs > 300 {
+            return Err("AUTH_LEEWAY_SECS must be at most 300".into());
+        }
+        if self.login_max_failures > 0 && self.login_window_secs == 0 {
+            return Err("AUTH_LOGIN_WINDOW_SECS must be positive when throttling is on".into());
+        }
+        if self.hash_workers == 0 || self.hash_queue == 0 {
+            return Err("password hashing needs at least one worker and one queue slot".into());
+        }
+        if let Some(bad) = self.admin_emails.iter().find(|e| crate::password::normalize_email(e).is_err()) {
+            return Err(format!("AUTH_ADMIN_EMAILS holds an invalid address: {bad:?}"));
+        }
+        Ok(())
+    }
+}

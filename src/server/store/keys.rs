@@ -1,0 +1,56 @@
+//! The `signing_keys` table: the key ring every instance shares.
+
+use sqlx::{AnyExecutor, Row};
+
+/// A stored key. // not Serialize: holds the private key.
+pub struct KeyRow {
+    pub kid: String,
+    pub private_pem: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// Keys that still sign, or retired after `retired_after` (so they still verify).
+pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kid, private_pem, created_at, retired_at FROM signing_keys \
+         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid",
+    )
+    .bind(retired_after)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRow {
+                kid: r.try_get("kid")?,
+                private_pem: r.try_get("private_pem")?,
+                created_at: r.try_get("created_at")?,
+                retired_at: r.try_get("retired_at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn insert<'e>(db: impl AnyExecutor<'e>, kid: &str, private_pem: &str, public_x: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, private_pem, public_x, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (kid) DO NOTHING",
+    )
+    .bind(kid)
+    .bind(private_pem)
+    .bind(public_x)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Stop every key but `keep` from signing.
+pub async fn retire_all_but<'e>(db: impl AnyExecutor<'e>, keep: &str, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+        .bind(now)
+        .bind(keep)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,104 @@
+//! Storage on SQLite or PostgreSQL through sqlx's `Any` driver.
+//!
+//! Why `Any` and runtime queries rather than `query!` and a trait with two implementations:
+//! the schema and every query are plain SQL that both databases accept (`$n` placeholders,
+//! `RETURNING`, `ON CONFLICT`), so one set of small named functions serves both and there is
+//! nothing to keep in sync. The price: `Any` decodes only integers, floats, text and bytes,
+//! so times are Unix seconds, and there is no compile-time checking of queries; the
+//! integration suite runs every query on both databases instead.
+
+pub mod keys;
+pub mod limits;
+pub mod sessions;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// # Errors
+    /// When the URL names neither SQLite nor PostgreSQL.
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err("DATABASE_URL must start with sqlite: or postgres://".into())
+        }
+    }
+}
+
+/// The connection pool and what it talks to.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Db {
+    /// Connect, switch SQLite to WAL, and run the embedded migrations.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a migration fails: the server must not start.
+    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+        if backend == Backend::Sqlite {
+            create_sqlite_parent_dir(url);
+        }
+        let options = AnyConnectOptions::from_str(url)?
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        let max = match backend {
+            // SQLite has one writer at a time; more connections only add lock waits.
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        if backend == Backend::Sqlite {
+            // Persistent in the file: readers never block the writer and vice versa.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Db { pool, backend })
+    }
+
+    /// `true` when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+fn create_sqlite_parent_dir(url: &str) {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') {
+        return;
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+    }
+}
+
+/// `true` when the error is the database refusing a duplicate (SQLite and PostgreSQL alike).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
