@@ -1,0 +1,81 @@
+# Shared by scripts/run, scripts/test and scripts/bench. Every step is idempotent: it checks
+# first and installs only what is missing, so a second run skips straight to the build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]} (apt)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+        { as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+ensure_wasm_toolchain() {
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        say "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown
+    fi
+    # The CLI must match the wasm-bindgen crate in Cargo.lock exactly, or the bundle won't load.
+    local want
+    want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
+    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+        say "installing wasm-bindgen-cli $want (about 4 minutes, once)"
+        cargo install wasm-bindgen-cli --version "$want" --force
+    fi
+}
+
+ensure_node_modules() {
+    if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+        say "installing end-to-end test packages (npm)"
+        (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# build_site debug|release: the WASM bundle, CSS and assets into target/site, then the server.
+# What `cargo leptos build` does, with nothing downloaded at build time.
+build_site() {
+    local profile="$1" wasm_profile cargo_profile
+    if [ "$profile" = release ]; then wasm_profile=wasm-release; cargo_profile=(--release); else wasm_profile=debug; cargo_profile=(); fi
+    say "building the browser bundle ($profile)"
+    if [ "$profile" = release ]; then
+        cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+    else
+        cargo build -p frontend --lib --target wasm32-unknown-unknown
+    fi
+    rm -rf target/site && mkdir -p target/site/pkg
+    wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name tokenflow \
+        "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm"
+    if [ "$profile" = release ]; then
+        ensure_node_modules
+        say "optimising the bundle (wasm-opt -Oz, npm binaryen)"
+        end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+            target/site/pkg/tokenflow_bg.wasm -o target/site/pkg/tokenflow_bg.wasm
+    fi
+    cp style/main.css target/site/pkg/tokenflow.css
+    cp -r public/. target/site/
+    say "building the server ($profile)"
+    cargo build -p server --bin tokenflow ${cargo_profile[@]+"${cargo_profile[@]}"}
+}
+
+ensure_postgres() {
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        say "starting PostgreSQL"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+}

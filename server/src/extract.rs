@@ -1,0 +1,118 @@
+//! Extractors that turn a request into what handlers need, with contract-shaped rejections.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+use tokenflow::{AuthError, Identity};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `axum::Json` whose rejections are the contract's 400/413/415/422.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive), if any.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// A caller whose bearer token verified and whose session is live.
+pub struct Authenticated(pub Identity);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let identity = state.auth.authenticate(bearer_token(parts)).await?;
+        Ok(Authenticated(identity))
+    }
+}
+
+/// The client's address: the TCP peer, or the rightmost untrusted `X-Forwarded-For` hop when
+/// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing.
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| AuthError::Internal("no peer address".into()))?;
+        Ok(ClientIp(client_ip(peer, parts, &state.trusted_proxies)))
+    }
+}
+
+fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+}
+
+/// The `User-Agent`, for the session list.
+pub struct UserAgent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UserAgent(parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut req = Request::builder();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
+        assert_eq!(bearer_token(&parts(&[("authorization", "Bearer abc")])), Some("abc"));
+        assert_eq!(bearer_token(&parts(&[("authorization", "bearer abc")])), Some("abc"));
+        assert_eq!(bearer_token(&parts(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer_token(&parts(&[("authorization", "Bearer ")])), None);
+        assert_eq!(bearer_token(&parts(&[])), None);
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let p = parts(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2")]);
+        assert_eq!(client_ip(peer, &p, &[]), peer, "untrusted peer: header ignored");
+        assert_eq!(client_ip(peer, &p, &[peer]), "2.2.2.2".parse::<IpAddr>().unwrap());
+        let two: IpAddr = "2.2.2.2".parse().unwrap();
+        assert_eq!(client_ip(peer, &p, &[peer, two]), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(peer, &parts(&[]), &[peer]), peer);
+    }
+}

@@ -1,0 +1,119 @@
+//! Tokenflow's HTTP server: the REST API of API.md, the Leptos pages, and the layers around
+//! them. `main.rs` reads the configuration and calls [`serve`]; tests call it on port 0.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
+use axum::http::HeaderValue;
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokenflow::AuthService;
+use tokenflow::store::Db;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use middleware::{body_limit, json_errors, security_headers, telemetry};
+pub use state::AppState;
+
+/// Connect to the database, run migrations, load keys: everything before listening.
+///
+/// # Errors
+/// Anything that should stop the server from starting, with its reason.
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url).await.context("opening the database")?;
+    let signing_key_pem = match &config.signing_key_file {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading AUTH_SIGNING_KEY_FILE {}", path.display()))?),
+        None => None,
+    };
+    let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await.map_err(anyhow::Error::msg)?;
+    let leptos = LeptosOptions::builder()
+        .output_name("tokenflow")
+        .site_root(config.site_root.as_str())
+        .site_pkg_dir(config.site_pkg_dir.as_str())
+        .site_addr(config.site_addr)
+        .build();
+    Ok(AppState { auth, leptos, trusted_proxies: Arc::new(config.trusted_proxies.clone()) })
+}
+
+/// The whole application: API, JWKS, health, pages and static files, with every layer.
+pub fn router(state: AppState) -> Router {
+    let pages = generate_route_list(App);
+    let options = state.leptos.clone();
+    let api = routes::api(&state)
+        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION, COOKIE]))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(json_errors::ensure_json))
+        .layer(axum::middleware::from_fn(body_limit::declared_length))
+        .layer(DefaultBodyLimit::max(body_limit::MAX_BODY_BYTES));
+    let mut app = Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/.well-known/jwks.json", get(routes::jwks::jwks))
+        .nest("/api", api)
+        .leptos_routes(&state, pages, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(layers);
+    for layer in security_headers::layers() {
+        app = app.layer(layer);
+    }
+    app.with_state(state)
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    // Give a load balancer a moment to notice; in-flight requests finish regardless.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

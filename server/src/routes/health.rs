@@ -1,0 +1,23 @@
+//! Liveness and readiness for load balancers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::error_response;
+use crate::state::AppState;
+
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.auth.ready().await {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, 5.into());
+        response
+    }
+}
