@@ -45,9 +45,14 @@ CREATE TABLE signing_keys (
     kid         TEXT PRIMARY KEY,
     private_pem TEXT NOT NULL,
     public_x    TEXT NOT NULL,
+    -- 'bootstrap' for the key an empty ring starts with, 'rotation' for later ones.
+    origin      TEXT NOT NULL DEFAULT 'rotation',
     created_at  BIGINT NOT NULL,
     retired_at  BIGINT
 );
+-- Instances starting together on an empty ring race to create its first key: only one
+-- insert wins (PostgreSQL makes the others wait for it), and everyone reads the winner.
+CREATE UNIQUE INDEX signing_keys_one_bootstrap ON signing_keys (origin) WHERE origin = 'bootstrap';
 
 -- Failed logins per normalised email, for throttling that survives restarts and is shared.
 CREATE TABLE login_failures (

@@ -18,6 +18,7 @@ use crate::error::{AuthError, TokenError};
 use crate::keys::{Jwks, KeyMaterial, KeyRing};
 use crate::password::{PasswordHasher, check_password_policy, normalize_email};
 use crate::settings::AuthSettings;
+use crate::store::keys::Origin;
 use crate::store::{self, Db, is_unique_violation, limits, sessions, users};
 use crate::time::{now, rfc3339};
 use crate::token::{self, Policy, TokenCache};
@@ -93,7 +94,8 @@ impl AuthService {
             tokens: TokenCache::new(settings.token_cache_capacity),
             sessions: SessionCache::new(settings.token_cache_capacity),
             ring: RwLock::new(Arc::new(ring)),
-            last_key_reload: Mutex::new(Instant::now()),
+            // So that the first unknown `kid` may reload at once.
+            last_key_reload: Mutex::new(Instant::now().checked_sub(KEY_RELOAD_MIN_INTERVAL).unwrap_or_else(Instant::now)),
             db,
             settings,
             policy,
@@ -426,12 +428,21 @@ async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySource) -> Resu
     let mut rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
     if !rows.iter().any(|k| k.retired_at.is_none()) {
         let key = KeyMaterial::generate()?;
-        store::keys::insert(&db.pool, &key.kid, &key.private_pem, &key.x, now())
-            .await
-            .map_err(|e| format!("storing a new key: {e}"))?;
-        tracing::info!(kid = %key.kid, "generated a signing key");
-        // Read back: if several instances raced, all pick the same signer below.
-        rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
+        // An empty ring gets its one bootstrap key: whoever wins the race, every instance then
+        // reads the same keys. If a bootstrap key existed but every key has been retired, the
+        // new key joins as a rotation would.
+        for origin in [Origin::Bootstrap, Origin::Rotation] {
+            let stored = store::keys::insert(&db.pool, &key.kid, &key.private_pem, &key.x, origin, now())
+                .await
+                .map_err(|e| format!("storing a new key: {e}"))?;
+            if stored {
+                tracing::info!(kid = %key.kid, "generated a signing key");
+            }
+            rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
+            if rows.iter().any(|k| k.retired_at.is_none()) {
+                break;
+            }
+        }
     }
     let signer_index = rows
         .iter()

@@ -31,18 +31,39 @@ pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Re
         .collect()
 }
 
-pub async fn insert<'e>(db: impl AnyExecutor<'e>, kid: &str, private_pem: &str, public_x: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, private_pem, public_x, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (kid) DO NOTHING",
+/// Why a key is added.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    /// The first key of an empty ring; at most one ever exists.
+    Bootstrap,
+    Rotation,
+}
+
+/// Add a key; `false` when another instance's bootstrap key won the race.
+pub async fn insert<'e>(
+    db: impl AnyExecutor<'e>,
+    kid: &str,
+    private_pem: &str,
+    public_x: &str,
+    origin: Origin,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let origin = match origin {
+        Origin::Bootstrap => "bootstrap",
+        Origin::Rotation => "rotation",
+    };
+    let done = sqlx::query(
+        "INSERT INTO signing_keys (kid, private_pem, public_x, origin, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(kid)
     .bind(private_pem)
     .bind(public_x)
+    .bind(origin)
     .bind(now)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Stop every key but `keep` from signing.

@@ -1,0 +1,220 @@
+//! `spawn_app`: the real router on port 0 with a fresh database (a SQLite file in a temporary
+//! directory, or a new PostgreSQL database), plus typed helpers that read like the contract.
+
+use std::path::PathBuf;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use server::Config;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A key the tests know, so they can sign tokens the server must judge on their claims alone.
+pub const TEST_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
+pub fn postgres_base_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database that exists for one test and is removed after it, however the test ends.
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    dir: Option<PathBuf>,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let name = format!("tokenflow_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.join("tokenflow.db").display());
+                TestDb { url, backend, dir: Some(dir), name }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url())).await.expect(
+                    "PostgreSQL must answer on 127.0.0.1:5432 (TEST_POSTGRES_URL overrides); scripts/test starts it",
+                );
+                sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+                TestDb { url: format!("{}/{name}", postgres_base_url()), backend, dir: None, name }
+            }
+        }
+    }
+
+    /// A second connection, for asserting on rows.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if self.backend == Backend::Postgres {
+            let name = self.name.clone();
+            // Drop runs inside a runtime; a fresh thread with its own runtime may block.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url())).await {
+                        let _ = sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Settings for a test server: the contract's defaults, the test key, and `vars` on top.
+pub fn test_config(db_url: &str, vars: &[(&str, &str)]) -> Config {
+    let mut map: std::collections::HashMap<String, String> =
+        [("DATABASE_URL", db_url), ("LEPTOS_SITE_ADDR", "127.0.0.1:0"), ("AUTH_ISSUER", "http://tokenflow.test")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    for (k, v) in vars {
+        map.insert(k.to_string(), v.to_string());
+    }
+    let mut config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+    // Tests poll faster than production so that "within 2 s" is asserted, not waited for.
+    config.auth.revocation_poll = std::time::Duration::from_millis(200);
+    config
+}
+
+impl TestApp {
+    pub async fn start(config: Config) -> TestApp {
+        let state = server::build_state(&config).await.expect("server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server::serve(state, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp { base: format!("http://{addr}"), client: Client::new(), stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stop gracefully and wait until the server is gone.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post_json("/api/auth/signup", &json!({"email": email, "password": password})).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/api/auth/login", &json!({"email": email, "password": password})).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/api/auth/refresh", &json!({"refresh_token": refresh_token})).await
+    }
+
+    pub async fn get_with(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn logout(&self, token: &str) -> Response {
+        self.client.post(self.url("/api/auth/logout")).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Sign up and return the token response.
+    pub async fn signed_up(&self, email: &str) -> Tokens {
+        let response = self.signup(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "sign-up of {email}");
+        Tokens::from(response.json::<Value>().await.unwrap())
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The interesting parts of a token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub user: Value,
+}
+
+impl From<Value> for Tokens {
+    fn from(v: Value) -> Tokens {
+        Tokens {
+            access: v["access_token"].as_str().expect("access_token").to_string(),
+            refresh: v["refresh_token"].as_str().expect("refresh_token").to_string(),
+            user: v["user"].clone(),
+        }
+    }
+}
+
+/// Assert a contract error: status, code, and return the message.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(response.status(), status, "status");
+    assert!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")),
+        "error bodies are JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    body["message"].as_str().expect("message").to_string()
+}
+
+/// Run a check against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,45 @@
+//! Several instances on one database: shared keys, shared revocations.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(a_logout_on_one_instance_is_refused_by_the_other_within_two_seconds);
+
+async fn a_logout_on_one_instance_is_refused_by_the_other_within_two_seconds(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    // Two instances starting at once on an empty key table must agree on the signing key.
+    let (a, b) = tokio::join!(TestApp::start(test_config(&db.url, &[])), TestApp::start(test_config(&db.url, &[])));
+    let jwks = |app: &TestApp| {
+        let url = app.url("/.well-known/jwks.json");
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (jwks_a, jwks_b) = (jwks(&a).await, jwks(&b).await);
+    assert_eq!(jwks_a, jwks_b);
+
+    let tokens = a.signed_up("multi@example.com").await;
+    assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK, "B accepts A's token");
+    let refreshed: Value = b.refresh(&tokens.refresh).await.json().await.unwrap();
+    let access = refreshed["access_token"].as_str().unwrap().to_string();
+    assert_eq!(a.get_with("/api/me", &access).await.status(), StatusCode::OK, "A accepts B's token");
+
+    assert_eq!(a.logout(&access).await.status(), StatusCode::NO_CONTENT);
+    expect_error(a.get_with("/api/me", &access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let started = Instant::now();
+    loop {
+        let status = b.get_with("/api/me", &access).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(started.elapsed() < Duration::from_secs(2), "B still accepts the token after 2 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
