@@ -75,13 +75,32 @@ impl Db {
             // Persistent in the file: readers never block the writer and vice versa.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool, backend).await?;
         Ok(Db { pool, backend })
     }
 
     /// `true` when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Run the embedded migrations. PostgreSQL serialises concurrent migrators with an advisory
+/// lock; sqlx's SQLite migrator has none, so two processes starting together on one file can
+/// both try the same migration. Each runs in a transaction, so the loser changed nothing and a
+/// second attempt sees the winner's work as applied.
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::Error> {
+    let mut attempts = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if backend == Backend::Sqlite && attempts < 3 => {
+                attempts += 1;
+                tracing::debug!(error = %e, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
