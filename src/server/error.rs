@@ -97,6 +97,10 @@ impl From<sqlx::Error> for AuthError {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 AuthError::Unavailable { what: "database unavailable", retry_after: 2 }
             }
+            // SQLite's writer lock stayed busy past the busy timeout: overload, not a bug.
+            sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("5" | "6" | "517")) => {
+                AuthError::Unavailable { what: "database busy", retry_after: 1 }
+            }
             other => AuthError::Internal(format!("database: {other}")),
         }
     }

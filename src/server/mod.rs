@@ -14,5 +14,5 @@ pub mod time;
 pub mod token;
 
 pub use error::AuthError;
-pub use service::{AuthService, Identity};
+pub use service::{AuthService, Identity, Timed};
 pub use settings::AuthSettings;

@@ -62,6 +62,13 @@ struct Inner {
     dummy_hash: String,
 }
 
+/// A result and what its password hashing cost, for `Server-Timing` and the flow view.
+#[derive(Debug)]
+pub struct Timed<T> {
+    pub value: T,
+    pub argon2: Duration,
+}
+
 /// Cheap to clone; one per process (or per test server).
 #[derive(Clone)]
 pub struct AuthService {
@@ -143,12 +150,12 @@ impl AuthService {
     /// # Errors
     /// 422-class errors for bad input, [`AuthError::EmailTaken`], or unavailability.
     #[tracing::instrument(skip_all)]
-    pub async fn signup(&self, req: SignupRequest, user_agent: Option<&str>) -> Result<TokenResponse, AuthError> {
+    pub async fn signup(&self, req: SignupRequest, user_agent: Option<&str>) -> Result<Timed<TokenResponse>, AuthError> {
         let email = normalize_email(&req.email)?;
         check_password_policy(&req.password)?;
         let name = clean_name(req.name.as_deref())?;
         let role = if self.inner.settings.admin_emails.contains(&email) { Role::Admin } else { Role::User };
-        let (password_hash, _) = self.inner.hasher.hash(req.password).await?;
+        let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
         let user = User { id: new_id(), email, name, role, created_at: rfc3339(now) };
@@ -159,7 +166,7 @@ impl AuthService {
         let (sid, refresh) = self.create_session(&mut tx, &user.id, user_agent, now).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, session_id = %sid, "signed up");
-        self.token_response(user, &sid, refresh, now)
+        Ok(Timed { value: self.token_response(user, &sid, refresh, now)?, argon2 })
     }
 
     /// Check credentials and open a session.
@@ -168,19 +175,19 @@ impl AuthService {
     /// [`AuthError::InvalidCredentials`] for a wrong password or unknown email alike;
     /// [`AuthError::RateLimited`] while the email is throttled.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, req: LoginRequest, user_agent: Option<&str>) -> Result<TokenResponse, AuthError> {
+    pub async fn login(&self, req: LoginRequest, user_agent: Option<&str>) -> Result<Timed<TokenResponse>, AuthError> {
         let email = normalize_email(&req.email)?;
-        let record = self.check_password(&email, req.password).await?;
+        let (record, argon2) = self.check_password(&email, req.password).await?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
         let (sid, refresh) = self.create_session(&mut tx, &record.id, user_agent, now).await?;
         tx.commit().await?;
         tracing::info!(user_id = %record.id, session_id = %sid, "logged in");
-        self.token_response(record, &sid, refresh, now)
+        Ok(Timed { value: self.token_response(record, &sid, refresh, now)?, argon2 })
     }
 
     /// Throttle, then verify `password` for `email` (against a dummy hash when unknown).
-    async fn check_password(&self, email: &str, password: String) -> Result<User, AuthError> {
+    async fn check_password(&self, email: &str, password: String) -> Result<(User, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
         throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
@@ -191,7 +198,7 @@ impl AuthService {
         match record {
             Some(record) if matches => {
                 limits::clear_login_failures(&db.pool, email).await?;
-                Ok(record.user)
+                Ok((record.user, took))
             }
             _ => {
                 limits::record_login_failure(&db.pool, email, now()).await?;

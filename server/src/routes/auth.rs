@@ -1,20 +1,34 @@
 //! Steps 1-4 and 10 of the flow: credentials in, tokens out; rotation; logout.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
+
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+use tokenflow::Timed;
 use tokenflow::dto::{LoginRequest, PasswordChangeRequest, RefreshRequest, SignupRequest, TokenResponse};
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Json, UserAgent};
 use crate::state::AppState;
 
-/// Token responses must not be cached anywhere (RFC 6749 §5.1).
-fn token_response(status: StatusCode, body: TokenResponse) -> Response {
+/// Token responses must not be cached anywhere (RFC 6749 §5.1). Where a password was hashed,
+/// `Server-Timing` tells the client what that cost.
+fn token_response(status: StatusCode, body: TokenResponse, argon2: Option<Duration>) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Some(argon2) = argon2 {
+        let timing = format!(r#"argon2id;dur={:.1};desc="argon2id m=19456 t=2 p=1""#, argon2.as_secs_f64() * 1000.0);
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            headers.insert(SERVER_TIMING, value);
+        }
+    }
     response
 }
 
@@ -23,8 +37,8 @@ pub async fn signup(
     UserAgent(ua): UserAgent,
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let tokens = state.auth.signup(req, ua.as_deref()).await?;
-    Ok(token_response(StatusCode::CREATED, tokens))
+    let Timed { value, argon2 } = state.auth.signup(req, ua.as_deref()).await?;
+    Ok(token_response(StatusCode::CREATED, value, Some(argon2)))
 }
 
 pub async fn login(
@@ -32,13 +46,13 @@ pub async fn login(
     UserAgent(ua): UserAgent,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let tokens = state.auth.login(req, ua.as_deref()).await?;
-    Ok(token_response(StatusCode::OK, tokens))
+    let Timed { value, argon2 } = state.auth.login(req, ua.as_deref()).await?;
+    Ok(token_response(StatusCode::OK, value, Some(argon2)))
 }
 
 pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<Response, ApiError> {
     let tokens = state.auth.refresh(req).await?;
-    Ok(token_response(StatusCode::OK, tokens))
+    Ok(token_response(StatusCode::OK, tokens, None))
 }
 
 pub async fn logout(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<StatusCode, ApiError> {
