@@ -6,6 +6,9 @@ import { join } from "node:path";
 // The server under test: the debug build, on its own port and a fresh SQLite file per run.
 const port = Number(process.env.E2E_PORT ?? 3100);
 const baseURL = `http://127.0.0.1:${port}`;
+const shortPort = port + 1;
+/** The server with 4-second access tokens. */
+export const shortLivedURL = `http://127.0.0.1:${shortPort}`;
 const dataDir = mkdtempSync(join(tmpdir(), "tokenflow-e2e-"));
 
 export default defineConfig({
@@ -43,22 +46,30 @@ export default defineConfig({
       },
     },
   ],
-  webServer: {
+  // Two servers: the contract's defaults, and one whose access tokens live 4 s with no
+  // leeway, so that silent refresh is exercised for real within a test.
+  webServer: [server(port, "main"), server(shortPort, "short", { AUTH_ACCESS_TTL_SECS: "4", AUTH_LEEWAY_SECS: "0" })],
+});
+
+function server(port: number, name: string, extra: Record<string, string> = {}) {
+  const base = `http://127.0.0.1:${port}`;
+  return {
     command: "target/debug/tokenflow",
     cwd: "..",
-    url: `${baseURL}/healthz`,
+    url: `${base}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
-    stdout: "ignore",
-    stderr: "pipe",
+    stdout: "ignore" as const,
+    stderr: "pipe" as const,
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "target/site",
-      DATABASE_URL: `sqlite://${dataDir}/tokenflow.db?mode=rwc`,
-      AUTH_ISSUER: baseURL,
+      DATABASE_URL: `sqlite://${dataDir}/${name}.db?mode=rwc`,
+      AUTH_ISSUER: base,
       AUTH_ADMIN_EMAILS: "admin@tokenflow.test",
       AUTH_RATE_LIMIT_PER_MIN: "0",
       RUST_LOG: "warn",
+      ...extra,
     },
-  },
-});
+  };
+}

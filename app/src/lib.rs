@@ -1,8 +1,11 @@
 //! Tokenflow's pages. Server-rendered (feature `ssr`) and hydrated in the browser
-//! (feature `hydrate`); the pages call the auth core only through the HTTP contract or
-//! server functions, never directly.
+//! (feature `hydrate`). Pages reach the core only through server functions ([`api`]), which
+//! carry the session's token as `Authorization: Bearer` ([`session`]).
 
+pub mod api;
+mod layout;
 pub mod pages;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -19,6 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -53,17 +57,21 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    session::provide_session();
     mark_hydrated();
     view! {
         <Stylesheet id="leptos" href="/pkg/tokenflow.css"/>
-        <Title text="Tokenflow"/>
+        <Title formatter=|page: String| if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }/>
         <Router>
-            <header class="site-header">
-                <a class="brand" href="/">"Tokenflow"</a>
-            </header>
-            <main>
+            <layout::Header/>
+            <main id="main">
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home/>
+                    <Route path=StaticSegment("signup") view=pages::Signup/>
+                    <Route path=StaticSegment("login") view=pages::Login/>
+                    <Route path=StaticSegment("dashboard") view=pages::Dashboard/>
+                    <Route path=StaticSegment("account") view=pages::Account/>
+                    <Route path=StaticSegment("admin") view=pages::Admin/>
                 </Routes>
             </main>
         </Router>

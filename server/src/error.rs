@@ -25,21 +25,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Auth(e) => match e {
-                AuthError::InvalidCredentials
-                | AuthError::MissingToken
-                | AuthError::InvalidToken(_)
-                | AuthError::InvalidGrant => StatusCode::UNAUTHORIZED,
-                AuthError::InsufficientRole(_) => StatusCode::FORBIDDEN,
-                AuthError::EmailTaken => StatusCode::CONFLICT,
-                AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) | AuthError::InvalidRequest(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
-                AuthError::NotFound => StatusCode::NOT_FOUND,
-                AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-                AuthError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            ApiError::Auth(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Malformed => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -68,31 +54,26 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
-            ApiError::Auth(AuthError::Internal(detail)) => {
-                // Logged once, here, with its cause; the client learns nothing of it.
-                tracing::error!(error = %detail, "internal error");
-                "internal error".to_string()
+            ApiError::Auth(e) => {
+                match e {
+                    // Logged once, here, with its cause; the client learns nothing of it.
+                    AuthError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+                    AuthError::InvalidToken(reason) => tracing::debug!(%reason, "token refused"),
+                    _ => {}
+                }
+                e.public_message()
             }
-            ApiError::Auth(AuthError::InvalidToken(reason)) => {
-                tracing::debug!(%reason, "token refused");
-                self.to_string()
-            }
-            _ => self.to_string(),
+            other => other.to_string(),
         };
         let mut response = error_response(status, self.code(), &message);
-        let headers = response.headers_mut();
-        // RFC 6750 §3: say which scheme, and what was wrong with the token.
-        let challenge = match &self {
-            ApiError::Auth(AuthError::MissingToken) => Some("Bearer"),
-            ApiError::Auth(AuthError::InvalidToken(_)) => Some(r#"Bearer error="invalid_token""#),
-            ApiError::Auth(AuthError::InsufficientRole(_)) => Some(r#"Bearer error="insufficient_scope""#),
-            _ => None,
-        };
-        if let Some(challenge) = challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        }
-        if let ApiError::Auth(AuthError::RateLimited { retry_after } | AuthError::Unavailable { retry_after, .. }) = &self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        if let ApiError::Auth(e) = &self {
+            let headers = response.headers_mut();
+            if let Some(challenge) = e.challenge() {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            if let Some(seconds) = e.retry_after() {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
         }
         response
     }

@@ -2,10 +2,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
-use tokenflow::{AuthError, Identity};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokenflow::{ClientAddr, Identity};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,11 +24,9 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive), if any.
+/// The bearer token of the request, if any.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    tokenflow::bearer_token(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// A caller whose bearer token verified and whose session is live.
@@ -42,27 +43,21 @@ impl FromRequestParts<AppState> for Authenticated {
 
 /// The client's address: the TCP peer, or the rightmost untrusted `X-Forwarded-For` hop when
 /// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing.
-pub struct ClientIp(pub IpAddr);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .ok_or_else(|| AuthError::Internal("no peer address".into()))?;
-        Ok(ClientIp(client_ip(peer, parts, &state.trusted_proxies)))
+/// Runs for every request; handlers and server functions read the [`ClientAddr`] extension.
+pub async fn resolve_client_addr(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let addr = client_ip(peer, request.headers(), &state.trusted_proxies);
+        request.extensions_mut().insert(ClientAddr(addr));
     }
+    next.run(request).await
 }
 
-fn client_ip(peer: IpAddr, parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    let hops = parts
-        .headers
+    let hops = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -97,22 +92,13 @@ mod tests {
     }
 
     #[test]
-    fn bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
-        assert_eq!(bearer_token(&parts(&[("authorization", "Bearer abc")])), Some("abc"));
-        assert_eq!(bearer_token(&parts(&[("authorization", "bearer abc")])), Some("abc"));
-        assert_eq!(bearer_token(&parts(&[("authorization", "Basic abc")])), None);
-        assert_eq!(bearer_token(&parts(&[("authorization", "Bearer ")])), None);
-        assert_eq!(bearer_token(&parts(&[])), None);
-    }
-
-    #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let p = parts(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2")]);
-        assert_eq!(client_ip(peer, &p, &[]), peer, "untrusted peer: header ignored");
-        assert_eq!(client_ip(peer, &p, &[peer]), "2.2.2.2".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(peer, &p.headers, &[]), peer, "untrusted peer: header ignored");
+        assert_eq!(client_ip(peer, &p.headers, &[peer]), "2.2.2.2".parse::<IpAddr>().unwrap());
         let two: IpAddr = "2.2.2.2".parse().unwrap();
-        assert_eq!(client_ip(peer, &p, &[peer, two]), "1.1.1.1".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(peer, &parts(&[]), &[peer]), peer);
+        assert_eq!(client_ip(peer, &p.headers, &[peer, two]), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(peer, &parts(&[]).headers, &[peer]), peer);
     }
 }

@@ -60,6 +60,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 pub fn router(state: AppState) -> Router {
     let pages = generate_route_list(App);
     let options = state.leptos.clone();
+    // Pages and server functions reach the core through Leptos context.
+    let auth = state.auth.clone();
+    let provide_auth = move || leptos::prelude::provide_context(auth.clone());
     let api = routes::api(&state)
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let layers = ServiceBuilder::new()
@@ -75,8 +78,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/.well-known/jwks.json", get(routes::jwks::jwks))
         .nest("/api", api)
-        .leptos_routes(&state, pages, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), extract::resolve_client_addr))
         .layer(layers);
     for layer in security_headers::layers() {
         app = app.layer(layer);

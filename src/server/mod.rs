@@ -12,7 +12,9 @@ pub mod store;
 pub mod throttle;
 pub mod time;
 pub mod token;
+pub mod web;
 
 pub use error::AuthError;
 pub use service::{AuthService, Identity, Timed};
 pub use settings::AuthSettings;
+pub use web::{ClientAddr, bearer_token};

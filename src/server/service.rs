@@ -365,6 +365,16 @@ impl AuthService {
         if self.revoke(sid, &who.user.id).await? { Ok(()) } else { Err(AuthError::NotFound) }
     }
 
+    /// Revoke every session of the caller but the current one; returns how many.
+    ///
+    /// # Errors
+    /// Database unavailability.
+    pub async fn revoke_other_sessions(&self, who: &Identity) -> Result<u64, AuthError> {
+        let revoked = sessions::revoke_others(&self.inner.db.pool, &who.user.id, &who.claims.sid, now()).await?;
+        self.inner.sessions.mark_revoked(revoked.iter().map(String::as_str));
+        Ok(revoked.len() as u64)
+    }
+
     /// Change the caller's password; every other session of theirs is revoked in the same
     /// transaction.
     ///

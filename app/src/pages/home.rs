@@ -32,6 +32,12 @@ pub fn Home() -> impl IntoView {
                 .map(|(title, text)| view! { <li><strong>{*title}</strong> " " {*text}</li> })
                 .collect_view()}
         </ol>
+        <p class="cta">
+            <a class="button" href="/signup">"Sign up"</a>
+            " "
+            <a href="/login">"Log in"</a>
+            " and watch your own token do all of this."
+        </p>
         <p class="hydration-check">
             <button on:click=move |_| set_clicks.update(|n| *n += 1)>"This page is interactive"</button>
             " clicked " <span data-testid="clicks">{clicks}</span> " times"

@@ -1,10 +1,19 @@
 //! One module per page.
 
+mod account;
+mod admin;
+mod auth_form;
+mod dashboard;
 mod home;
 
+pub use account::Account;
+pub use admin::Admin;
+pub use auth_form::{Login, Signup};
+pub use dashboard::Dashboard;
 pub use home::Home;
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -13,6 +22,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
+        <Title text="Not found"/>
         <section class="card">
             <h1>"Not found"</h1>
             <p>"There is no page here. " <a href="/">"Back to the start"</a></p>

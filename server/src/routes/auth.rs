@@ -24,8 +24,7 @@ fn token_response(status: StatusCode, body: TokenResponse, argon2: Option<Durati
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     if let Some(argon2) = argon2 {
-        let timing = format!(r#"argon2id;dur={:.1};desc="argon2id m=19456 t=2 p=1""#, argon2.as_secs_f64() * 1000.0);
-        if let Ok(value) = HeaderValue::from_str(&timing) {
+        if let Ok(value) = HeaderValue::from_str(&tokenflow::web::server_timing(argon2)) {
             headers.insert(SERVER_TIMING, value);
         }
     }

@@ -1,0 +1,217 @@
+//! Server functions: the browser's way into the core. Each is a thin adapter over
+//! `tokenflow::AuthService` and checks the bearer token itself, because the server-side render
+//! may call it in-process with no header at all. Errors carry the contract's code and message
+//! and set the same HTTP status, `WWW-Authenticate` and `Retry-After` as the REST API.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use tokenflow::claims::Claims;
+use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
+
+use crate::session::BearerClient;
+
+/// A refusal, as the browser sees it: the contract's `{"error", "message"}` plus the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiFailure {
+    pub status: u16,
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl FromServerFnError for ApiFailure {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        ApiFailure { status: 0, error: "request_failed".into(), message: value.to_string(), retry_after: None }
+    }
+}
+
+impl ApiFailure {
+    /// "Who are you?": the token is missing, bad, expired or revoked.
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401 && self.error == "invalid_token"
+    }
+
+    /// The refusal in plain words for a person.
+    pub fn explain(&self) -> String {
+        match self.error.as_str() {
+            "invalid_credentials" => "Wrong email or password.".into(),
+            "email_taken" => "An account with this email already exists. Log in instead?".into(),
+            "rate_limited" => match self.retry_after {
+                Some(s) => format!("Too many attempts. Try again in {s} seconds."),
+                None => "Too many attempts. Try again later.".into(),
+            },
+            "invalid_email" => format!("That email address does not work: {}.", self.message),
+            "weak_password" => format!("Choose a stronger password: {}.", self.message),
+            "insufficient_role" => "403 forbidden: admins only.".into(),
+            "unavailable" => "The server is busy. Try again in a moment.".into(),
+            "request_failed" => "The server could not be reached. Check your connection.".into(),
+            _ => self.message.clone(),
+        }
+    }
+}
+
+/// Who the server says I am: the user, the claims it extracted, and the key that verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub user: User,
+    pub claims: Claims,
+    pub kid: String,
+}
+
+#[server(prefix = "/fn", endpoint = "signup")]
+pub async fn signup(email: String, password: String, name: Option<String>) -> Result<TokenResponse, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    call.rate_limit().await?;
+    let req = tokenflow::dto::SignupRequest { email, password, name };
+    let timed = call.auth.signup(req, call.user_agent()).await.map_err(ssr::fail)?;
+    ssr::server_timing(timed.argon2);
+    Ok(timed.value)
+}
+
+#[server(prefix = "/fn", endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<TokenResponse, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    call.rate_limit().await?;
+    let req = tokenflow::dto::LoginRequest { email, password };
+    let timed = call.auth.login(req, call.user_agent()).await.map_err(ssr::fail)?;
+    ssr::server_timing(timed.argon2);
+    Ok(timed.value)
+}
+
+#[server(prefix = "/fn", endpoint = "refresh")]
+pub async fn refresh(refresh_token: String) -> Result<TokenResponse, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    call.rate_limit().await?;
+    call.auth.refresh(tokenflow::dto::RefreshRequest { refresh_token }).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "logout", client = BearerClient)]
+pub async fn logout() -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.logout(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "whoami", client = BearerClient)]
+pub async fn whoami() -> Result<WhoAmI, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    Ok(WhoAmI { user: who.user.as_ref().clone(), claims: who.claims.as_ref().clone(), kid: who.kid })
+}
+
+#[server(prefix = "/fn", endpoint = "sessions", client = BearerClient)]
+pub async fn list_sessions() -> Result<SessionList, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.sessions(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_session", client = BearerClient)]
+pub async fn revoke_session(id: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.revoke_session(&who, &id).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_other_sessions", client = BearerClient)]
+pub async fn revoke_other_sessions() -> Result<u64, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.revoke_other_sessions(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "change_password", client = BearerClient)]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    let req = tokenflow::dto::PasswordChangeRequest { current_password, new_password };
+    call.auth.change_password(&who, req).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_users", client = BearerClient)]
+pub async fn admin_users() -> Result<UserList, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.list_users(&who).await.map_err(ssr::fail)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::time::Duration;
+
+    use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE};
+    use http::request::Parts;
+    use http::{HeaderValue, StatusCode};
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+    use tokenflow::{AuthError, AuthService, ClientAddr, Identity};
+
+    use super::ApiFailure;
+
+    /// One server-function call: the core, and the request it came with.
+    pub struct Call {
+        pub auth: AuthService,
+        parts: Parts,
+    }
+
+    impl Call {
+        pub async fn new() -> Result<Call, ApiFailure> {
+            let auth = use_context::<AuthService>().ok_or_else(|| fail(AuthError::Internal("no AuthService in context".into())))?;
+            let parts: Parts = leptos_axum::extract().await.map_err(|e| fail(AuthError::Internal(format!("request parts: {e}"))))?;
+            Ok(Call { auth, parts })
+        }
+
+        fn header(&self, name: http::HeaderName) -> Option<&str> {
+            self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+        }
+
+        pub fn user_agent(&self) -> Option<&str> {
+            self.header(USER_AGENT)
+        }
+
+        /// The bearer token's identity; the server-side render has none and gets 401.
+        pub async fn identity(&self) -> Result<Identity, ApiFailure> {
+            let token = self.header(AUTHORIZATION).and_then(tokenflow::bearer_token);
+            self.auth.authenticate(token).await.map_err(fail)
+        }
+
+        /// The same per-client limit as `POST /api/auth/*`.
+        pub async fn rate_limit(&self) -> Result<(), ApiFailure> {
+            let client = self.parts.extensions.get::<ClientAddr>().map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
+            self.auth.rate_limit(&client).await.map_err(fail)
+        }
+    }
+
+    /// Map a core error exactly as the REST API does: status, challenge, `Retry-After`, body.
+    pub fn fail(e: AuthError) -> ApiFailure {
+        match &e {
+            AuthError::Internal(detail) => tracing::error!(error = %detail, "internal error in a server function"),
+            AuthError::InvalidToken(reason) => tracing::debug!(%reason, "token refused"),
+            _ => {}
+        }
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            if let Some(challenge) = e.challenge() {
+                response.insert_header(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            if let Some(seconds) = e.retry_after() {
+                response.insert_header(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+        }
+        ApiFailure { status: e.status(), error: e.code().into(), message: e.public_message(), retry_after: e.retry_after() }
+    }
+
+    /// `Server-Timing` for the password hash, as on the REST endpoints.
+    pub fn server_timing(argon2: Duration) {
+        let value = tokenflow::web::server_timing(argon2);
+        if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(&value)) {
+            response.insert_header(http::HeaderName::from_static("server-timing"), value);
+        }
+    }
+}

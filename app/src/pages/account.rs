@@ -1,0 +1,122 @@
+//! `/account`: my sessions (log out one, or all others) and a password change.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{self, ApiFailure};
+use crate::layout::Protected;
+use crate::session::{use_session, with_auth};
+
+#[component]
+pub fn Account() -> impl IntoView {
+    view! {
+        <Title text="Account"/>
+        <h1>"Account"</h1>
+        <Protected>
+            <Sessions/>
+            <ChangePassword/>
+        </Protected>
+    }
+}
+
+#[component]
+fn Sessions() -> impl IntoView {
+    let session = use_session();
+    let sessions = LocalResource::new(move || with_auth(session, api::list_sessions));
+    let notice = RwSignal::new(None::<String>);
+    let revoke = move |id: String| {
+        leptos::task::spawn_local(async move {
+            match with_auth(session, || api::revoke_session(id.clone())).await {
+                Ok(()) => notice.set(Some("That session is logged out.".into())),
+                Err(e) => notice.set(Some(e.explain())),
+            }
+            sessions.refetch();
+        });
+    };
+    let revoke_others = move |_| {
+        leptos::task::spawn_local(async move {
+            match with_auth(session, api::revoke_other_sessions).await {
+                Ok(n) => notice.set(Some(format!("Logged out {n} other session(s)."))),
+                Err(e) => notice.set(Some(e.explain())),
+            }
+            sessions.refetch();
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>"Sessions"</h2>
+            <p class="notice" role="status">{move || notice.get()}</p>
+            {move || match sessions.get() {
+                None => view! { <p class="placeholder" aria-busy="true">"Loading sessions…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error" role="alert">{e.explain()}</p> }.into_any(),
+                Some(Ok(list)) => view! {
+                    <table class="sessions" data-testid="sessions">
+                        <thead><tr><th scope="col">"Started"</th><th scope="col">"Last refreshed"</th><th scope="col">"Browser"</th><th scope="col"><span class="visually-hidden">"Action"</span></th></tr></thead>
+                        <tbody>
+                            {list.sessions.into_iter().map(|s| {
+                                let id = s.id.clone();
+                                view! {
+                                    <tr class:current=s.current>
+                                        <td>{s.created_at}</td>
+                                        <td>{s.last_used_at}</td>
+                                        <td class="ua">{s.user_agent.unwrap_or_default()}</td>
+                                        <td>{if s.current {
+                                            view! { <strong>"This session"</strong> }.into_any()
+                                        } else {
+                                            view! { <button class="secondary" on:click=move |_| revoke(id.clone())>"Log out"</button> }.into_any()
+                                        }}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+            <button class="secondary" on:click=revoke_others>"Log out all other sessions"</button>
+        </section>
+    }
+}
+
+#[component]
+fn ChangePassword() -> impl IntoView {
+    let session = use_session();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<Result<(), ApiFailure>>);
+    let pending = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        pending.set(true);
+        let (c, n) = (current.get_untracked(), new.get_untracked());
+        leptos::task::spawn_local(async move {
+            let result = with_auth(session, || api::change_password(c.clone(), n.clone())).await;
+            if result.is_ok() {
+                current.set(String::new());
+                new.set(String::new());
+            }
+            outcome.set(Some(result));
+            pending.set(false);
+        });
+    };
+    view! {
+        <section class="card">
+            <h2>"Change password"</h2>
+            <form on:submit=submit method="post" novalidate>
+                <label for="current-password">"Current password"</label>
+                <input id="current-password" type="password" autocomplete="current-password" required
+                    prop:value=current on:input=move |ev| current.set(event_target_value(&ev))/>
+                <label for="new-password">"New password"</label>
+                <input id="new-password" type="password" autocomplete="new-password" required
+                    prop:value=new on:input=move |ev| new.set(event_target_value(&ev))/>
+                <p class="hint">"Changing it logs out every other session."</p>
+                <p role="status" class=move || if matches!(outcome.get(), Some(Err(_))) { "error" } else { "notice" }>
+                    {move || outcome.get().map(|r| match r {
+                        Ok(()) => "Password changed. Your other sessions were logged out.".to_string(),
+                        Err(e) => e.explain(),
+                    })}
+                </p>
+                <button type="submit" disabled=move || pending.get()>"Change password"</button>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,107 @@
+//! `/signup` and `/login`: one accessible form, two purposes.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api::{self, ApiFailure};
+use crate::layout::safe_next;
+use crate::session::use_session;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Signup,
+    Login,
+}
+
+#[component]
+pub fn Signup() -> impl IntoView {
+    view! { <AuthForm purpose=Purpose::Signup/> }
+}
+
+#[component]
+pub fn Login() -> impl IntoView {
+    view! { <AuthForm purpose=Purpose::Login/> }
+}
+
+#[component]
+fn AuthForm(purpose: Purpose) -> impl IntoView {
+    let session = use_session();
+    let navigate = use_navigate();
+    let query = use_query_map();
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiFailure>);
+    let pending = RwSignal::new(false);
+    // The button works only once the WASM is in charge: a form submitted before hydration
+    // would put the password in a URL.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    let (title, button, other) = match purpose {
+        Purpose::Signup => ("Sign up", "Sign up", view! { <p>"Have an account? " <a href="/login">"Log in"</a></p> }),
+        Purpose::Login => ("Log in", "Log in", view! { <p>"New here? " <a href="/signup">"Sign up"</a></p> }),
+    };
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        error.set(None);
+        let (e, p, n) = (email.get_untracked(), password.get_untracked(), name.get_untracked());
+        let next = safe_next(query.get_untracked().get("next"));
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let result = match purpose {
+                Purpose::Signup => api::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
+                Purpose::Login => api::login(e, p).await,
+            };
+            pending.set(false);
+            match result {
+                Ok(tokens) => {
+                    password.set(String::new());
+                    session.sign_in(tokens);
+                    navigate(&next, Default::default());
+                }
+                Err(failure) => error.set(Some(failure)),
+            }
+        });
+    };
+
+    let field_error = move |code: &'static str| move || error.with(|e| e.as_ref().is_some_and(|e| e.error == code));
+    view! {
+        <Title text=title/>
+        <section class="card narrow">
+            <h1>{title}</h1>
+            <form on:submit=submit method="post" novalidate>
+                {(purpose == Purpose::Signup).then(|| view! {
+                    <label for="name">"Name " <span class="muted">"(optional)"</span></label>
+                    <input id="name" name="name" type="text" autocomplete="name" maxlength="100"
+                        prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                })}
+                <label for="email">"Email"</label>
+                <input id="email" name="email" type="email" autocomplete="email" required
+                    aria-invalid=move || field_error("invalid_email")().to_string()
+                    aria-describedby="form-error"
+                    prop:value=email on:input=move |ev| email.set(event_target_value(&ev))/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" required
+                    autocomplete=if purpose == Purpose::Signup { "new-password" } else { "current-password" }
+                    aria-invalid=move || field_error("weak_password")().to_string()
+                    aria-describedby="form-error password-hint"
+                    prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
+                {(purpose == Purpose::Signup).then(|| view! {
+                    <p id="password-hint" class="hint">"8 to 128 characters. Spaces count."</p>
+                })}
+                <p id="form-error" class="error" role="alert" aria-live="assertive">
+                    {move || error.get().map(|e| e.explain())}
+                </p>
+                <button type="submit" disabled=move || pending.get() || !hydrated.get()>{button}</button>
+            </form>
+            {other}
+        </section>
+    }
+}

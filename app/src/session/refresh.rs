@@ -1,0 +1,143 @@
+//! Silent refresh: shortly before expiry, and once after a 401. Single-flight across tabs
+//! with the Web Locks API: inside the lock a tab first looks whether another tab has already
+//! rotated the refresh token it holds, and if so adopts that session instead of spending a
+//! token that is already spent (which the server would treat as reuse and revoke everything).
+
+use std::future::Future;
+
+use super::{Session, SessionState};
+use crate::api::ApiFailure;
+
+/// Run a protected call; on a 401 refresh once and retry; if that fails, sign out (protected
+/// pages then send the person to the login page).
+///
+/// # Errors
+/// The call's own refusal, or the 401 that could not be cured.
+pub async fn with_auth<T, Fut>(session: Session, call: impl Fn() -> Fut) -> Result<T, ApiFailure>
+where
+    Fut: Future<Output = Result<T, ApiFailure>>,
+{
+    if let SessionState::SignedIn(current) = session.current() {
+        if super::now() >= current.refresh_at() {
+            let _ = refresh_single_flight(session, current.refresh_token).await;
+        }
+    }
+    match call().await {
+        Err(e) if e.is_unauthorized() => {
+            let Some(current) = super::storage::load() else {
+                session.sign_out_locally();
+                return Err(e);
+            };
+            if refresh_single_flight(session, current.refresh_token).await.is_err() {
+                session.sign_out_locally();
+                return Err(e);
+            }
+            let retried = call().await;
+            if retried.as_ref().is_err_and(ApiFailure::is_unauthorized) {
+                session.sign_out_locally();
+            }
+            retried
+        }
+        other => other,
+    }
+}
+
+/// Refresh unless another tab already has; `stale` is the refresh token this tab holds.
+async fn refresh_single_flight(session: Session, stale: String) -> Result<(), ApiFailure> {
+    let outcome = with_lock("tokenflow-refresh", async move {
+        match super::storage::load() {
+            None => {
+                session.sign_out_locally();
+                return Err(signed_out());
+            }
+            Some(stored) if stored.refresh_token != stale => {
+                // Another tab rotated it while we waited for the lock.
+                session.reload();
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        match crate::api::refresh(stale).await {
+            Ok(tokens) => {
+                session.sign_in(tokens);
+                Ok(())
+            }
+            Err(e) => {
+                if e.status == 401 {
+                    session.sign_out_locally();
+                }
+                Err(e)
+            }
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|| Err(ApiFailure { status: 0, error: "request_failed".into(), message: "could not take the refresh lock".into(), retry_after: None }))
+}
+
+fn signed_out() -> ApiFailure {
+    ApiFailure { status: 401, error: "invalid_token".into(), message: "signed out".into(), retry_after: None }
+}
+
+/// Keep a timer that refreshes the current session shortly before it expires.
+#[cfg(feature = "hydrate")]
+pub fn schedule(session: Session) {
+    use leptos::prelude::*;
+    use std::time::Duration;
+
+    Effect::new(move |previous: Option<Option<TimeoutHandle>>| {
+        if let Some(Some(handle)) = previous {
+            handle.clear();
+        }
+        let SessionState::SignedIn(current) = session.state() else { return None };
+        let wait = (current.refresh_at() - super::now()).max(0);
+        let refresh_token = current.refresh_token.clone();
+        set_timeout_with_handle(
+            move || {
+                leptos::task::spawn_local(async move {
+                    let _ = refresh_single_flight(session, refresh_token).await;
+                });
+            },
+            Duration::from_secs(u64::try_from(wait).unwrap_or(0)),
+        )
+        .ok()
+    });
+}
+
+/// Run `task` while holding the named Web Lock (shared by every tab of this origin); without
+/// the API (old browsers), just run it. `None` if the lock was refused and nothing ran.
+async fn with_lock<T: 'static>(name: &str, task: impl Future<Output = T> + 'static) -> Option<T> {
+    #[cfg(feature = "hydrate")]
+    {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        use wasm_bindgen::JsValue;
+        use wasm_bindgen::prelude::*;
+
+        #[wasm_bindgen(inline_js = "export function lock_request(name, task) {
+            if (globalThis.navigator && navigator.locks && navigator.locks.request) {
+                return navigator.locks.request(name, () => task());
+            }
+            return Promise.resolve().then(() => task());
+        }")]
+        extern "C" {
+            fn lock_request(name: &str, task: &JsValue) -> js_sys::Promise;
+        }
+
+        let slot: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
+        let out = Rc::clone(&slot);
+        let run = Closure::once_into_js(move || {
+            wasm_bindgen_futures::future_to_promise(async move {
+                *out.borrow_mut() = Some(task.await);
+                Ok(JsValue::UNDEFINED)
+            })
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(lock_request(name, &run)).await;
+        let result = slot.borrow_mut().take();
+        result
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = name;
+        Some(task.await)
+    }
+}

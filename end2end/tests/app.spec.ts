@@ -1,0 +1,143 @@
+import { test, expect } from "@playwright/test";
+import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, uniqueEmail, watchConsole } from "./helpers";
+
+test("sign up lands on the dashboard, stores the token, and sends it as Bearer", async ({ page }) => {
+  const problems = watchConsole(page);
+  const bearerHeaders: string[] = [];
+  page.on("request", (req) => {
+    if (req.url().includes("/fn/whoami")) bearerHeaders.push(req.headers()["authorization"] ?? "");
+  });
+  const email = uniqueEmail("signup");
+  await signUpInBrowser(page, email);
+
+  const session = await storedSession(page);
+  expect(session.user.email).toBe(email);
+  expect(session.access_token.split(".")).toHaveLength(3);
+  expect(session.refresh_token.length).toBeGreaterThan(20);
+  expect(bearerHeaders.length).toBeGreaterThan(0);
+  expect(bearerHeaders[0]).toBe(`Bearer ${session.access_token}`);
+  await expect(page.getByTestId("signed-in-as")).toHaveText(email);
+  await page.screenshot({ path: "screenshots/dashboard.png", fullPage: true });
+
+  // A reload keeps the session: read from storage after hydration, no mismatch.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("me-email")).toHaveText(email);
+  expect(problems).toEqual([]);
+});
+
+test("the server renders protected pages as a neutral placeholder", async ({ request }) => {
+  const html = await (await request.get("/dashboard")).text();
+  expect(html).toContain("Checking your session");
+  expect(html).not.toContain("Signed in as");
+});
+
+test("a user gets the 403 page on /admin and an admin sees the list", async ({ page, browser }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("plain");
+  await signUpInBrowser(page, email);
+  await page.goto("/admin");
+  await expect(page.getByTestId("forbidden")).toContainText("403 forbidden: admins only");
+  await expect(page.getByTestId("user-list")).toHaveCount(0);
+  await page.screenshot({ path: "screenshots/admin-forbidden.png", fullPage: true });
+  expect(problems).toEqual([]);
+
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  const adminProblems = watchConsole(admin);
+  await admin.goto("/signup");
+  await hydrated(admin);
+  await admin.getByLabel("Email").fill("admin@tokenflow.test");
+  await admin.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await admin.getByRole("button", { name: "Sign up" }).click();
+  await expect(admin.getByTestId("me-role")).toHaveText("admin");
+  await admin.goto("/admin");
+  const list = admin.getByTestId("user-list");
+  await expect(list).toContainText("admin@tokenflow.test");
+  await expect(list).toContainText(email);
+  await admin.screenshot({ path: "screenshots/admin.png", fullPage: true });
+  expect(adminProblems).toEqual([]);
+  await adminContext.close();
+});
+
+test("log out clears storage and protected pages then go to the login", async ({ page }) => {
+  const problems = watchConsole(page);
+  await signUpInBrowser(page, uniqueEmail("leaver"));
+  const token = (await storedSession(page)).access_token;
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  expect(await storedSession(page)).toBeNull();
+
+  await page.goto("/account");
+  await expect(page).toHaveURL(/\/login\?next=\/account$/);
+  // The server revoked the session too: the old token is refused.
+  const me = await page.request.get("/api/me", { headers: { authorization: `Bearer ${token}` } });
+  expect(me.status()).toBe(401);
+  expect((await me.json()).message).toBe("session revoked");
+  expect(problems).toEqual([]);
+});
+
+test("login goes to next, and a wrong password shows an error and stores nothing", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("returning");
+  expect((await request.post("/api/auth/signup", { data: { email, password: PASSWORD } })).status()).toBe(201);
+
+  await logInInBrowser(page, email, "not my password");
+  await expect(page.getByRole("alert")).toHaveText("Wrong email or password.");
+  expect(await storedSession(page)).toBeNull();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.screenshot({ path: "screenshots/login-error.png", fullPage: true });
+
+  await page.goto("/account");
+  await expect(page).toHaveURL(/\/login\?next=\/account$/);
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.getByTestId("sessions")).toContainText("This session");
+  await page.screenshot({ path: "screenshots/account.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("sign-up errors are shown in plain words", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("taken");
+  expect((await request.post("/api/auth/signup", { data: { email, password: PASSWORD } })).status()).toBe(201);
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page.getByRole("alert")).toContainText("already exists");
+  await page.getByLabel("Email").fill(uniqueEmail("weak"));
+  await page.getByLabel("Password", { exact: true }).fill("short");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page.getByRole("alert")).toContainText("at least 8 characters");
+  await page.screenshot({ path: "screenshots/signup-error.png", fullPage: true });
+  expect(await storedSession(page)).toBeNull();
+  expect(problems).toEqual([]);
+});
+
+test("sessions: log out another session; a password change logs out the others", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("multi");
+  await signUpInBrowser(page, email);
+  const other = await (await request.post("/api/auth/login", { data: { email, password: PASSWORD } })).json();
+  await page.goto("/account");
+  await expect(page.getByTestId("sessions").locator("tbody tr")).toHaveCount(2);
+  await page.getByTestId("sessions").getByRole("button", { name: "Log out" }).click();
+  await expect(page.getByTestId("sessions").locator("tbody tr")).toHaveCount(1);
+  const refused = await request.get("/api/me", { headers: { authorization: `Bearer ${other.access_token}` } });
+  expect(refused.status()).toBe(401);
+
+  const third = await (await request.post("/api/auth/login", { data: { email, password: PASSWORD } })).json();
+  await page.getByLabel("Current password").fill(PASSWORD);
+  await page.getByLabel("New password").fill("a brand new password");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Password changed" })).toBeVisible();
+  expect((await request.get("/api/me", { headers: { authorization: `Bearer ${third.access_token}` } })).status()).toBe(401);
+  await page.reload();
+  await expect(page.getByTestId("sessions").locator("tbody tr")).toHaveCount(1);
+  expect(problems).toEqual([]);
+});

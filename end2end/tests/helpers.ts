@@ -1,0 +1,52 @@
+import { expect, type ConsoleMessage, type Page } from "@playwright/test";
+
+export const PASSWORD = "correct horse battery";
+export const STORAGE_KEY = "tokenflow.session";
+
+/** A fresh address per call, so tests never collide on one database. */
+export function uniqueEmail(prefix = "user"): string {
+  return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+}
+
+/**
+ * Collect what would betray a broken app: panics, hydration warnings, CSP violations,
+ * uncaught errors. Chromium's own "Failed to load resource" line for an expected 401/403/429
+ * is the network log, not the app, and is left out.
+ */
+export function watchConsole(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("console", (msg: ConsoleMessage) => {
+    if (msg.type() !== "error" && msg.type() !== "warning") return;
+    if (/Failed to load resource: the server responded with a status of (401|403|409|422|429)/.test(msg.text())) return;
+    problems.push(`${msg.type()}: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+  return problems;
+}
+
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+export async function storedSession(page: Page): Promise<any | null> {
+  const raw = await page.evaluate((key) => window.localStorage.getItem(key), STORAGE_KEY);
+  return raw === null ? null : JSON.parse(raw);
+}
+
+export async function signUpInBrowser(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await expect(page.getByTestId("me-email")).toHaveText(email);
+}
+
+export async function logInInBrowser(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+}
