@@ -85,6 +85,10 @@ fn mark_hydrated() {
         #[cfg(feature = "hydrate")]
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
+            // Milliseconds since navigation start: the time to interactive that scripts/bench reports.
+            if let Some(performance) = window().performance() {
+                let _ = body.set_attribute("data-hydrated-ms", &format!("{:.0}", performance.now()));
+            }
         }
     });
 }

@@ -190,14 +190,16 @@ impl AuthService {
     async fn check_password(&self, email: &str, password: String) -> Result<(User, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
-        throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
+        let recent_failures = throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
         let record = users::find_by_email(&db.pool, email).await?;
         let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
         let (matches, took) = self.inner.hasher.verify(password, phc).await?;
         tracing::debug!(hash_ms = took.as_millis(), "password checked");
         match record {
             Some(record) if matches => {
-                limits::clear_login_failures(&db.pool, email).await?;
+                if recent_failures > 0 {
+                    limits::clear_login_failures(&db.pool, email).await?;
+                }
                 Ok((record.user, took))
             }
             _ => {

@@ -5,13 +5,14 @@ use crate::error::AuthError;
 use crate::store::{Db, limits};
 
 /// Refuse while `max` failures for `email` lie within the last `window` seconds; the answer
-/// says when the oldest of them leaves the window.
+/// says when the oldest of them leaves the window. Otherwise returns how many failures there
+/// are, so that a success only clears what exists.
 ///
 /// # Errors
 /// [`AuthError::RateLimited`] while throttled.
-pub async fn check_login(db: &Db, email: &str, max: u32, window: u64, now: i64) -> Result<(), AuthError> {
+pub async fn check_login(db: &Db, email: &str, max: u32, window: u64, now: i64) -> Result<usize, AuthError> {
     if max == 0 {
-        return Ok(());
+        return Ok(0);
     }
     let window = i64::try_from(window).unwrap_or(i64::MAX);
     let failures = limits::recent_login_failures(&db.pool, email, now - window, i64::from(max)).await?;
@@ -20,7 +21,7 @@ pub async fn check_login(db: &Db, email: &str, max: u32, window: u64, now: i64) 
         let retry_after = u64::try_from(oldest + window - now).unwrap_or(0).max(1);
         return Err(AuthError::RateLimited { retry_after });
     }
-    Ok(())
+    Ok(failures.len())
 }
 
 /// Count a request in `bucket`'s current one-minute window.

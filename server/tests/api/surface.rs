@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends!(bad_input_gets_a_clear_json_error_and_changes_nothing, keys_persist_across_restarts);
+both_backends!(
+    bad_input_gets_a_clear_json_error_and_changes_nothing,
+    keys_persist_across_restarts,
+    server_functions_check_the_bearer_token_like_the_rest_api,
+);
 
 async fn bad_input_gets_a_clear_json_error_and_changes_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -111,4 +115,41 @@ async fn an_operator_key_file_signs_and_is_published() {
     let config = test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", path.to_str().unwrap())]);
     assert!(server::build_state(&config).await.is_err(), "refuses to start with a bad key file");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn server_functions_check_the_bearer_token_like_the_rest_api(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let user = app.signed_up("fn@example.com").await;
+    let call = |path: &str, token: Option<&str>| {
+        let mut request = app.client.post(app.url(path)).header("content-type", "application/x-www-form-urlencoded").body("");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let anonymous = call("/fn/whoami", None).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!((body["error"].as_str(), body["status"].as_u64()), (Some("invalid_token"), Some(401)));
+
+    let forged = call("/fn/whoami", Some("eyJhbGciOiJub25lIn0.e30.")).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(forged.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+
+    let me = call("/fn/whoami", Some(&user.access)).await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["user"], user.user);
+    assert_eq!(me["claims"]["sub"], user.user["id"]);
+
+    let admin_only = call("/fn/admin_users", Some(&user.access)).await.unwrap();
+    assert_eq!(admin_only.status(), StatusCode::FORBIDDEN);
+    assert_eq!(admin_only.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
+    let body: Value = admin_only.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_role");
+    assert!(!body.to_string().contains("fn@example.com"), "no data in a refusal");
+    app.stop().await;
 }
