@@ -178,7 +178,9 @@ mod ssr {
         /// The bearer token's identity; the server-side render has none and gets 401.
         pub async fn identity(&self) -> Result<Identity, ApiFailure> {
             let token = self.header(AUTHORIZATION).and_then(tokenflow::bearer_token);
-            self.auth.authenticate(token).await.map_err(fail)
+            let who = self.auth.authenticate(token).await.map_err(fail)?;
+            set_header("server-timing", &tokenflow::web::token_timing(&who.check));
+            Ok(who)
         }
 
         /// The same per-client limit as `POST /api/auth/*`.
@@ -209,9 +211,12 @@ mod ssr {
 
     /// `Server-Timing` for the password hash, as on the REST endpoints.
     pub fn server_timing(argon2: Duration) {
-        let value = tokenflow::web::server_timing(argon2);
-        if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(&value)) {
-            response.insert_header(http::HeaderName::from_static("server-timing"), value);
+        set_header("server-timing", &tokenflow::web::server_timing(argon2));
+    }
+
+    fn set_header(name: &'static str, value: &str) {
+        if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(value)) {
+            response.insert_header(http::HeaderName::from_static(name), value);
         }
     }
 }

@@ -32,6 +32,15 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 /// A caller whose bearer token verified and whose session is live.
 pub struct Authenticated(pub Identity);
 
+/// A response with `Server-Timing` saying how the caller's token was checked.
+pub fn with_token_timing(who: &Identity, response: impl axum::response::IntoResponse) -> Response {
+    let mut response = response.into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&tokenflow::web::token_timing(&who.check)) {
+        response.headers_mut().insert(axum::http::HeaderName::from_static("server-timing"), value);
+    }
+    response
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 

@@ -97,40 +97,50 @@ impl KeyMaterial {
     }
 }
 
-/// One immutable view of the keys; swapped as a whole when keys change.
-pub struct KeyRing {
-    signing: Arc<SigningKey>,
-    verifying: HashMap<String, Arc<VerifyingKey>>,
+/// Keys that verify, by `kid`: ours (inside a [`KeyRing`]) or a third party's view of our
+/// JWKS. Nothing else is ever consulted: no `jku`, `x5u` or embedded `jwk`.
+#[derive(Default)]
+pub struct KeySet {
+    keys: HashMap<String, Arc<VerifyingKey>>,
 }
 
-impl KeyRing {
-    /// `signer` signs; it and `others` verify.
-    pub fn new(signer: KeyMaterial, others: Vec<KeyMaterial>) -> KeyRing {
-        let mut verifying = HashMap::new();
-        for k in others {
-            verifying.insert(k.kid.clone(), Arc::new(k.verifying));
-        }
-        verifying.insert(signer.kid.clone(), Arc::new(signer.verifying));
-        KeyRing { signing: Arc::new(signer.signing), verifying }
+impl KeySet {
+    /// The usable keys of a JWKS: Ed25519 (`OKP`/`Ed25519`), for signatures, EdDSA. Others are
+    /// skipped, never trusted.
+    pub fn from_jwks(jwks: &Jwks) -> KeySet {
+        let keys = jwks
+            .keys
+            .iter()
+            .filter(|k| k.kty == "OKP" && k.crv == "Ed25519" && k.alg == crate::claims::ALGORITHM && k.use_ == "sig")
+            .filter_map(|k| {
+                let decoding = DecodingKey::from_ed_components(&k.x).ok()?;
+                Some((k.kid.clone(), Arc::new(VerifyingKey { kid: k.kid.clone(), x: k.x.clone(), decoding })))
+            })
+            .collect();
+        KeySet { keys }
     }
 
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.signing
-    }
-
-    /// The key named by `kid`, only if it is ours. No `jku`, `x5u` or embedded `jwk` is consulted.
-    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.verifying.get(kid).map(|k| k.as_ref())
+    /// The key named by `kid`, only if it is in this set.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid).map(|k| k.as_ref())
     }
 
     pub fn contains(&self, kid: &str) -> bool {
-        self.verifying.contains_key(kid)
+        self.keys.contains_key(kid)
     }
 
-    /// The public JWKS: every key that can still verify a live token; never a private part.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The public JWKS: every key of the set, never a private part.
     pub fn jwks(&self) -> Jwks {
         let mut keys: Vec<Jwk> = self
-            .verifying
+            .keys
             .values()
             .map(|k| Jwk {
                 kty: "OKP".into(),
@@ -143,6 +153,42 @@ impl KeyRing {
             .collect();
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         Jwks { keys }
+    }
+}
+
+/// One immutable view of our keys; swapped as a whole when keys change.
+pub struct KeyRing {
+    signing: Arc<SigningKey>,
+    verifying: KeySet,
+}
+
+impl KeyRing {
+    /// `signer` signs; it and `others` verify.
+    pub fn new(signer: KeyMaterial, others: Vec<KeyMaterial>) -> KeyRing {
+        let mut keys = HashMap::new();
+        for k in others {
+            keys.insert(k.kid.clone(), Arc::new(k.verifying));
+        }
+        keys.insert(signer.kid.clone(), Arc::new(signer.verifying));
+        KeyRing { signing: Arc::new(signer.signing), verifying: KeySet { keys } }
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// Every key that can still verify a live token.
+    pub fn keys(&self) -> &KeySet {
+        &self.verifying
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.verifying.contains(kid)
+    }
+
+    /// The public JWKS.
+    pub fn jwks(&self) -> Jwks {
+        self.verifying.jwks()
     }
 }
 
@@ -188,6 +234,19 @@ mod tests {
         }
         assert_eq!(ring.signing_key().kid, signer_kid);
         assert!(ring.contains(&old_kid));
+    }
+
+    #[test]
+    fn a_key_set_from_the_jwks_verifies_like_the_ring_and_skips_foreign_keys() {
+        let ring = KeyRing::new(KeyMaterial::generate().unwrap(), vec![]);
+        let mut jwks = ring.jwks();
+        let kid = jwks.keys[0].kid.clone();
+        jwks.keys.push(Jwk { kty: "RSA".into(), crv: String::new(), x: String::new(), kid: "rsa".into(), alg: "RS256".into(), use_: "sig".into() });
+        jwks.keys.push(Jwk { alg: "HS256".into(), kid: "hs".into(), ..jwks.keys[0].clone() });
+        let set = KeySet::from_jwks(&jwks);
+        assert_eq!(set.len(), 1);
+        assert!(set.contains(&kid));
+        assert!(!set.contains("rsa") && !set.contains("hs"));
     }
 
     #[test]

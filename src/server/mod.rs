@@ -15,6 +15,6 @@ pub mod token;
 pub mod web;
 
 pub use error::AuthError;
-pub use service::{AuthService, Identity, Timed};
+pub use service::{AuthService, Identity, Timed, TokenCheck, rotate_keys};
 pub use settings::AuthSettings;
 pub use web::{ClientAddr, bearer_token};

@@ -39,6 +39,16 @@ pub struct Identity {
     pub user: Arc<User>,
     /// The key that verified the token.
     pub kid: String,
+    pub check: TokenCheck,
+}
+
+/// How the token was checked, for `Server-Timing` and the flow view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCheck {
+    /// `true` when the verified-token cache answered instead of an Ed25519 verify.
+    pub cached: bool,
+    /// Signature (or cache) plus claims plus session, all of it.
+    pub took: Duration,
 }
 
 /// Where signing keys come from.
@@ -285,14 +295,17 @@ impl AuthService {
     /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] with the reason.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
         let token = bearer.ok_or(AuthError::MissingToken)?;
+        let started = Instant::now();
         let now = now();
         let inner = &self.inner;
-        let (claims, kid) = match inner.tokens.get(token, &inner.policy, now) {
+        let cached = inner.tokens.get(token, &inner.policy, now);
+        let from_cache = cached.is_some();
+        let (claims, kid) = match cached {
             Some(hit) => hit?,
             None => {
-                let mut verified = token::verify(token, &self.ring(), &inner.policy, now);
+                let mut verified = token::verify(token, self.ring().keys(), &inner.policy, now);
                 if verified == Err(TokenError::UnknownKeyId) && self.reload_keys_if_due().await {
-                    verified = token::verify(token, &self.ring(), &inner.policy, now);
+                    verified = token::verify(token, self.ring().keys(), &inner.policy, now);
                 }
                 let (claims, kid) = verified?;
                 let claims = Arc::new(claims);
@@ -309,7 +322,8 @@ impl AuthService {
         if session.is_revoked() {
             return Err(TokenError::SessionRevoked.into());
         }
-        Ok(Identity { claims, user: Arc::clone(&session.user), kid })
+        let check = TokenCheck { cached: from_cache, took: started.elapsed() };
+        Ok(Identity { claims, user: Arc::clone(&session.user), kid, check })
     }
 
     /// 403 unless the token's role is `role` (or admin, which may do everything).
@@ -423,7 +437,7 @@ impl AuthService {
 impl Inner {
     async fn reload_keys(&self) -> Result<(), String> {
         let ring = load_ring(&self.db, &self.settings, &self.key_source).await?;
-        self.tokens.retain_keys(&ring);
+        self.tokens.retain_keys(ring.keys());
         if let Ok(mut current) = self.ring.write() {
             *current = Arc::new(ring);
         }
@@ -443,7 +457,7 @@ async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySource) -> Resu
         return Ok(KeyRing::new(KeyMaterial::from_pem(pem)?, Vec::new()));
     }
     // A retired key verifies until every token it signed has expired.
-    let horizon = now() - i64::try_from(settings.access_ttl_secs + settings.leeway_secs).unwrap_or(0);
+    let horizon = now() - i64::try_from(settings.retired_key_lifetime_secs()).unwrap_or(0);
     let mut rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
     if !rows.iter().any(|k| k.retired_at.is_none()) {
         let key = KeyMaterial::generate()?;
@@ -477,27 +491,51 @@ async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySource) -> Resu
 
 /// Keep this instance's view fresh: revocations made elsewhere, rotated keys, old counters.
 async fn background(inner: Weak<Inner>) {
-    let mut tick: u64 = 0;
+    const PRUNE_EVERY: Duration = Duration::from_secs(60);
+    let (mut keys_reloaded, mut pruned) = (Instant::now(), Instant::now());
     loop {
         let Some(poll) = inner.upgrade().map(|i| i.settings.revocation_poll) else { return };
         tokio::time::sleep(poll).await;
         let Some(inner) = inner.upgrade() else { return };
-        tick += 1;
         match sessions::revoked_since(&inner.db.pool, now() - REVOCATION_LOOKBACK_SECS).await {
             Ok(revoked) => inner.sessions.mark_revoked(revoked.iter().map(String::as_str)),
             Err(e) => tracing::warn!(error = %e, "polling revocations failed"),
         }
-        // About every 10 s with the default poll.
-        if tick % 20 == 0 {
+        if keys_reloaded.elapsed() >= inner.settings.key_reload {
+            keys_reloaded = Instant::now();
             if let Err(e) = inner.reload_keys().await {
                 tracing::warn!(error = %e, "reloading keys failed");
             }
+        }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
             let keep = i64::try_from(inner.settings.login_window_secs.max(120)).unwrap_or(i64::MAX);
             if let Err(e) = limits::prune(&inner.db.pool, now() - keep).await {
                 tracing::warn!(error = %e, "pruning throttling counters failed");
             }
         }
     }
+}
+
+/// Add a new signing key and retire the others, in one transaction. Retired keys keep
+/// verifying (and stay in the JWKS) until every token they signed has expired; every instance
+/// starts signing with the new key at its next key reload. Nobody is logged out.
+///
+/// # Errors
+/// A database error, with its reason.
+pub async fn rotate_keys(db: &Db) -> Result<String, String> {
+    let key = KeyMaterial::generate()?;
+    let now = now();
+    let run = async {
+        let mut tx = db.pool.begin().await?;
+        store::keys::insert(&mut *tx, &key.kid, &key.private_pem, &key.x, Origin::Rotation, now).await?;
+        let retired = store::keys::retire_all_but(&mut *tx, &key.kid, now).await?;
+        tx.commit().await?;
+        Ok::<u64, sqlx::Error>(retired)
+    };
+    let retired = run.await.map_err(|e| format!("rotating keys: {e}"))?;
+    tracing::info!(kid = %key.kid, retired, "rotated the signing key");
+    Ok(key.kid)
 }
 
 fn clean_name(name: Option<&str>) -> Result<Option<String>, AuthError> {

@@ -23,6 +23,8 @@ pub struct AuthSettings {
     pub hash_queue: usize,
     /// How often each instance looks for sessions revoked by other instances.
     pub revocation_poll: Duration,
+    /// How often each instance rereads the key ring (to follow a rotation made elsewhere).
+    pub key_reload: Duration,
     /// Entries of the verified-token cache.
     pub token_cache_capacity: usize,
 }
@@ -44,12 +46,20 @@ impl Default for AuthSettings {
             hash_workers: cores.saturating_sub(1).max(1),
             hash_queue: 256,
             revocation_poll: Duration::from_millis(500),
+            key_reload: Duration::from_secs(10),
             token_cache_capacity: 100_000,
         }
     }
 }
 
 impl AuthSettings {
+    /// How long a retired key keeps verifying (and stays in the JWKS): until the last token it
+    /// can have signed has expired. An instance may sign with a key until its next key reload,
+    /// so that interval counts too.
+    pub fn retired_key_lifetime_secs(&self) -> u64 {
+        self.access_ttl_secs + self.leeway_secs + self.key_reload.as_secs().saturating_add(1)
+    }
+
     /// # Errors
     /// A human-readable reason when a value makes no sense, so the server refuses to start.
     pub fn validate(&self) -> Result<(), String> {

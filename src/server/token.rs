@@ -18,7 +18,7 @@ use serde::de::IgnoredAny;
 
 use crate::claims::{ACCESS_TOKEN_TYPE, ALGORITHM, Claims};
 use crate::error::TokenError;
-use crate::keys::{KeyRing, SigningKey};
+use crate::keys::{KeySet, SigningKey};
 
 /// Longest token we look at; ours are ~600 bytes.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -56,7 +56,7 @@ struct JoseHeader {
 }
 
 /// Check the header without trusting anything in it; returns the `kid`.
-fn check_header(token: &str, ring: &KeyRing) -> Result<String, TokenError> {
+fn check_header(token: &str, keys: &KeySet) -> Result<String, TokenError> {
     if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
         return Err(TokenError::Malformed);
     }
@@ -79,7 +79,7 @@ fn check_header(token: &str, ring: &KeyRing) -> Result<String, TokenError> {
         return Err(TokenError::ForeignKeyReference);
     }
     match header.kid {
-        Some(kid) if ring.contains(&kid) => Ok(kid),
+        Some(kid) if keys.contains(&kid) => Ok(kid),
         _ => Err(TokenError::UnknownKeyId),
     }
 }
@@ -89,9 +89,9 @@ fn check_header(token: &str, ring: &KeyRing) -> Result<String, TokenError> {
 ///
 /// # Errors
 /// The first rule the token breaks.
-pub fn verify(token: &str, ring: &KeyRing, policy: &Policy, now: i64) -> Result<(Claims, String), TokenError> {
-    let kid = check_header(token, ring)?;
-    let key = ring.verifying_key(&kid).ok_or(TokenError::UnknownKeyId)?;
+pub fn verify(token: &str, keys: &KeySet, policy: &Policy, now: i64) -> Result<(Claims, String), TokenError> {
+    let kid = check_header(token, keys)?;
+    let key = keys.get(&kid).ok_or(TokenError::UnknownKeyId)?;
 
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.leeway = policy.leeway_secs;
@@ -185,10 +185,10 @@ impl TokenCache {
         entries.insert(token.to_string(), CachedToken { claims, kid });
     }
 
-    /// Forget every token signed by a key that left the ring.
-    pub fn retain_keys(&self, ring: &KeyRing) {
+    /// Forget every token signed by a key that left the set.
+    pub fn retain_keys(&self, keys: &KeySet) {
         if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, t| ring.contains(&t.kid));
+            entries.retain(|_, t| keys.contains(&t.kid));
         }
     }
 

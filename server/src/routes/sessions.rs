@@ -5,11 +5,14 @@ use axum::http::StatusCode;
 use tokenflow::dto::SessionList;
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Json};
+use axum::response::Response;
+
+use crate::extract::{Authenticated, Json, with_token_timing};
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Json<SessionList>, ApiError> {
-    Ok(Json(state.auth.sessions(&who).await?))
+pub async fn list(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
+    let sessions: SessionList = state.auth.sessions(&who).await?;
+    Ok(with_token_timing(&who, Json(sessions)))
 }
 
 pub async fn revoke(

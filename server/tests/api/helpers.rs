@@ -99,6 +99,7 @@ pub fn test_config(db_url: &str, vars: &[(&str, &str)]) -> Config {
     let mut config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
     // Tests poll faster than production so that "within 2 s" is asserted, not waited for.
     config.auth.revocation_poll = std::time::Duration::from_millis(200);
+    config.auth.key_reload = std::time::Duration::from_millis(300);
     config
 }
 
@@ -165,6 +166,34 @@ impl TestApp {
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// `tokenflow keys rotate` against a database, as an operator runs it; returns the new kid.
+pub fn rotate_keys_cli(db_url: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenflow"))
+        .args(["keys", "rotate"])
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tokenflow keys rotate");
+    assert!(out.status.success(), "keys rotate failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The `kid` in a token's header.
+pub fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+}
+
+/// Poll `check` every 50 ms until it holds, for at most `secs` seconds.
+pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "not within {secs} s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
 /// The interesting parts of a token response.
 #[derive(Debug, Clone)]

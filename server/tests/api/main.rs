@@ -9,4 +9,6 @@ mod forged;
 mod instances;
 mod limits;
 mod races;
+mod resource_server;
+mod rotation;
 mod surface;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::dto::Role;
-use crate::keys::KeyMaterial;
+use crate::keys::{KeyMaterial, KeyRing};
 use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ fn token(f: &Fixture, header: &Value, claims: &Value) -> String {
 }
 
 fn check(f: &Fixture, token: &str) -> Result<Claims, TokenError> {
-    verify(token, &f.ring, &policy(), NOW).map(|(c, _)| c)
+    verify(token, f.ring.keys(), &policy(), NOW).map(|(c, _)| c)
 }
 
 /// jsonwebtoken judges exp/nbf by the real clock; shift the claims onto it.
@@ -68,7 +68,7 @@ fn now_claims() -> Value {
 }
 
 fn check_now(f: &Fixture, token: &str) -> Result<Claims, TokenError> {
-    verify(token, &f.ring, &policy(), crate::time::now()).map(|(c, _)| c)
+    verify(token, f.ring.keys(), &policy(), crate::time::now()).map(|(c, _)| c)
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
         role: Role::Admin,
     };
     let token = issue(&claims, f.ring.signing_key()).unwrap();
-    let (got, kid) = verify(&token, &f.ring, &policy(), now).unwrap();
+    let (got, kid) = verify(&token, f.ring.keys(), &policy(), now).unwrap();
     assert_eq!(got, claims);
     assert_eq!(kid, f.kid);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
@@ -284,7 +284,7 @@ fn the_cache_rechecks_time_and_forgets_retired_keys() {
     assert!(cache.get("other", &policy(), NOW).is_none());
     assert_eq!(cache.get("tok", &policy(), NOW + 41).unwrap().map(|_| ()), Err(TokenError::Expired));
     let other = fixture();
-    cache.retain_keys(&other.ring);
+    cache.retain_keys(other.ring.keys());
     assert!(cache.get("tok", &policy(), NOW).is_none());
 }
 
