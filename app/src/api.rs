@@ -10,7 +10,7 @@ use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use tokenflow::claims::Claims;
 use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
 
-use crate::session::BearerClient;
+use crate::session::{BearerClient, PublicClient, TamperClient};
 
 /// A refusal, as the browser sees it: the contract's `{"error", "message"}` plus the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -64,7 +64,7 @@ pub struct WhoAmI {
     pub kid: String,
 }
 
-#[server(prefix = "/fn", endpoint = "signup")]
+#[server(prefix = "/fn", endpoint = "signup", client = PublicClient)]
 pub async fn signup(email: String, password: String, name: Option<String>) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     call.rate_limit().await?;
@@ -74,7 +74,7 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
     Ok(timed.value)
 }
 
-#[server(prefix = "/fn", endpoint = "login")]
+#[server(prefix = "/fn", endpoint = "login", client = PublicClient)]
 pub async fn login(email: String, password: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     call.rate_limit().await?;
@@ -84,7 +84,7 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
     Ok(timed.value)
 }
 
-#[server(prefix = "/fn", endpoint = "refresh")]
+#[server(prefix = "/fn", endpoint = "refresh", client = PublicClient)]
 pub async fn refresh(refresh_token: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     call.rate_limit().await?;
@@ -100,9 +100,13 @@ pub async fn logout() -> Result<(), ApiFailure> {
 
 #[server(prefix = "/fn", endpoint = "whoami", client = BearerClient)]
 pub async fn whoami() -> Result<WhoAmI, ApiFailure> {
-    let call = ssr::Call::new().await?;
-    let who = call.identity().await?;
-    Ok(WhoAmI { user: who.user.as_ref().clone(), claims: who.claims.as_ref().clone(), kid: who.kid })
+    ssr::whoami().await
+}
+
+/// `whoami` for the tamper lab: the same check, with whatever token it was handed.
+#[server(prefix = "/fn", endpoint = "probe", client = TamperClient)]
+pub async fn probe() -> Result<WhoAmI, ApiFailure> {
+    ssr::whoami().await
 }
 
 #[server(prefix = "/fn", endpoint = "sessions", client = BearerClient)]
@@ -188,6 +192,12 @@ mod ssr {
             let client = self.parts.extensions.get::<ClientAddr>().map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
             self.auth.rate_limit(&client).await.map_err(fail)
         }
+    }
+
+    pub async fn whoami() -> Result<super::WhoAmI, ApiFailure> {
+        let call = Call::new().await?;
+        let who = call.identity().await?;
+        Ok(super::WhoAmI { user: who.user.as_ref().clone(), claims: who.claims.as_ref().clone(), kid: who.kid })
     }
 
     /// Map a core error exactly as the REST API does: status, challenge, `Retry-After`, body.

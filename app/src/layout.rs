@@ -25,6 +25,7 @@ pub fn Header() -> impl IntoView {
         <header class="site-header">
             <a class="brand" href="/">"Tokenflow"</a>
             <nav aria-label="Main">
+                <a href="/flow">"Flow"</a>
                 <a href="/dashboard">"Dashboard"</a>
                 <a href="/account">"Account"</a>
                 <a href="/admin">"Admin"</a>

@@ -3,6 +3,7 @@
 //! carry the session's token as `Authorization: Bearer` ([`session`]).
 
 pub mod api;
+pub mod flow;
 mod layout;
 pub mod pages;
 pub mod session;
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("dashboard") view=pages::Dashboard/>
                     <Route path=StaticSegment("account") view=pages::Account/>
                     <Route path=StaticSegment("admin") view=pages::Admin/>
+                    <Route path=StaticSegment("flow") view=pages::Flow/>
                 </Routes>
             </main>
         </Router>

@@ -12,32 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-/// A public key as published (RFC 7517 / RFC 8037).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Jwk {
-    pub kty: String,
-    pub crv: String,
-    pub x: String,
-    pub kid: String,
-    pub alg: String,
-    #[serde(rename = "use")]
-    pub use_: String,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Jwks {
-    pub keys: Vec<Jwk>,
-}
-
-/// RFC 7638 thumbprint of an Ed25519 public key given as base64url `x`: SHA-256 over the
-/// required members in lexicographic order with no white space.
-pub fn thumbprint(x: &str) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
+pub use crate::jwk::{Jwk, Jwks, thumbprint};
 
 /// A key that verifies.
 pub struct VerifyingKey {

@@ -9,7 +9,7 @@ use crate::layout::safe_next;
 use crate::session::use_session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Purpose {
+pub(crate) enum Purpose {
     Signup,
     Login,
 }
@@ -24,8 +24,9 @@ pub fn Login() -> impl IntoView {
     view! { <AuthForm purpose=Purpose::Login/> }
 }
 
+/// The form. `stay`: keep the person on this page after success (the flow page does).
 #[component]
-fn AuthForm(purpose: Purpose) -> impl IntoView {
+pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl IntoView {
     let session = use_session();
     let navigate = use_navigate();
     let query = use_query_map();
@@ -54,6 +55,7 @@ fn AuthForm(purpose: Purpose) -> impl IntoView {
         let (e, p, n) = (email.get_untracked(), password.get_untracked(), name.get_untracked());
         let next = safe_next(query.get_untracked().get("next"));
         let navigate = navigate.clone();
+        record_credentials(purpose, &e, &p);
         leptos::task::spawn_local(async move {
             let result = match purpose {
                 Purpose::Signup => api::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
@@ -64,7 +66,9 @@ fn AuthForm(purpose: Purpose) -> impl IntoView {
                 Ok(tokens) => {
                     password.set(String::new());
                     session.sign_in(tokens);
-                    navigate(&next, Default::default());
+                    if !stay {
+                        navigate(&next, Default::default());
+                    }
                 }
                 Err(failure) => error.set(Some(failure)),
             }
@@ -104,4 +108,19 @@ fn AuthForm(purpose: Purpose) -> impl IntoView {
             {other}
         </section>
     }
+}
+
+/// Step 1 of the flow: what goes over the wire (the password masked here only).
+fn record_credentials(purpose: Purpose, email: &str, password: &str) {
+    use crate::flow::{Outcome, Step, record};
+    let endpoint = if purpose == Purpose::Signup { "/fn/signup" } else { "/fn/login" };
+    record(
+        Step::CredentialsSent,
+        Outcome::Done,
+        vec![
+            ("Request", format!("POST {endpoint} (form-encoded, same origin)")),
+            ("email", email.to_string()),
+            ("password", format!("{} ({} characters; masked here, sent in full)", "•".repeat(8), password.chars().count())),
+        ],
+    );
 }

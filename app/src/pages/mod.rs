@@ -4,12 +4,14 @@ mod account;
 mod admin;
 mod auth_form;
 mod dashboard;
+mod flow;
 mod home;
 
 pub use account::Account;
 pub use admin::Admin;
 pub use auth_form::{Login, Signup};
 pub use dashboard::Dashboard;
+pub use flow::Flow;
 pub use home::Home;
 
 use leptos::prelude::*;

@@ -11,7 +11,7 @@ mod client;
 mod refresh;
 mod storage;
 
-pub use client::BearerClient;
+pub use client::{BearerClient, PublicClient, TamperClient, hand_token};
 pub use refresh::with_auth;
 
 use leptos::prelude::*;
@@ -86,6 +86,7 @@ impl Session {
     /// Keep a new token response: storage first (other tabs see it), then the signal.
     pub fn sign_in(&self, tokens: TokenResponse) {
         let session = StoredSession::from_response(tokens, now());
+        record_issue(&session);
         storage::save(&session);
         self.state.set(SessionState::SignedIn(session));
     }
@@ -103,6 +104,36 @@ impl Session {
             None => SessionState::SignedOut,
         });
     }
+}
+
+/// Steps 3 to 5 of the flow, with the values just received.
+fn record_issue(session: &StoredSession) {
+    use crate::flow::{Outcome, Step, preview, record};
+    let (header, claims) = match tokenflow::inspect::decode(&session.access_token) {
+        Ok(d) => (d.header.to_string(), serde_json::to_string_pretty(&d.claims).unwrap_or_default()),
+        Err(e) => (e, String::new()),
+    };
+    record(Step::TokenGenerated, Outcome::Done, vec![("Header", header), ("Claims", claims), ("Signed with", "the server's Ed25519 private key (EdDSA)".into())]);
+    record(
+        Step::Returned,
+        Outcome::Done,
+        vec![
+            ("access_token", preview(&session.access_token, 24)),
+            ("token_type", "Bearer".into()),
+            ("expires_in", format!("{} s", session.expires_in)),
+            ("refresh_token", format!("opaque, {} characters: {}", session.refresh_token.len(), preview(&session.refresh_token, 6))),
+        ],
+    );
+    record(
+        Step::Stored,
+        Outcome::Done,
+        vec![
+            ("Where", format!("localStorage[\"{STORAGE_KEY}\"], written with gloo-storage")),
+            ("What", "access_token, refresh_token, expires_at, expires_in, user".into()),
+            ("Read", "only in the browser, after hydration; every tab follows it through storage events".into()),
+        ],
+    );
+    record(Step::ExpiryAndRefresh, Outcome::Done, vec![]);
 }
 
 /// Seconds since the Unix epoch by this browser's clock (0 on the server, which never asks).

@@ -1,0 +1,149 @@
+//! The live record of the token flow in this browser: each of the ten steps with the real
+//! values of its last occurrence. Filled in by the session code and the server-function
+//! clients as things happen; shown by `/flow`. Browser memory only: a reload starts afresh.
+
+use std::cell::RefCell;
+
+use leptos::prelude::*;
+
+/// The ten steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    CredentialsSent,
+    Verified,
+    TokenGenerated,
+    Returned,
+    Stored,
+    SentAsBearer,
+    SignatureVerified,
+    ClaimsExtracted,
+    Authorized,
+    ExpiryAndRefresh,
+}
+
+impl Step {
+    pub const ALL: [Step; 10] = [
+        Step::CredentialsSent,
+        Step::Verified,
+        Step::TokenGenerated,
+        Step::Returned,
+        Step::Stored,
+        Step::SentAsBearer,
+        Step::SignatureVerified,
+        Step::ClaimsExtracted,
+        Step::Authorized,
+        Step::ExpiryAndRefresh,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::CredentialsSent => "Credentials sent",
+            Step::Verified => "Credentials verified",
+            Step::TokenGenerated => "Token generated",
+            Step::Returned => "Token returned",
+            Step::Stored => "Token stored",
+            Step::SentAsBearer => "Sent as Bearer",
+            Step::SignatureVerified => "Signature verified",
+            Step::ClaimsExtracted => "Claims extracted",
+            Step::Authorized => "Authorized or refused",
+            Step::ExpiryAndRefresh => "Expiry and refresh",
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Step::CredentialsSent => "credentials-sent",
+            Step::Verified => "verified",
+            Step::TokenGenerated => "token-generated",
+            Step::Returned => "returned",
+            Step::Stored => "stored",
+            Step::SentAsBearer => "sent-as-bearer",
+            Step::SignatureVerified => "signature-verified",
+            Step::ClaimsExtracted => "claims-extracted",
+            Step::Authorized => "authorized",
+            Step::ExpiryAndRefresh => "expiry-and-refresh",
+        }
+    }
+
+    /// Where the step is in [`Step::ALL`] (and in [`Flow::steps`]).
+    pub fn position(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outcome {
+    #[default]
+    Waiting,
+    Done,
+    Refused,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepRecord {
+    pub outcome: Outcome,
+    pub facts: Vec<(String, String)>,
+    /// Local time of day it happened, `HH:MM:SS`.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub steps: [StepRecord; 10],
+    /// Each silent or forced refresh: when, and the new expiry (Unix seconds).
+    pub refreshes: Vec<(String, i64)>,
+}
+
+thread_local! {
+    static FLOW: RefCell<Option<ArcRwSignal<Flow>>> = const { RefCell::new(None) };
+}
+
+/// The flow of this browser tab.
+pub fn flow() -> ArcRwSignal<Flow> {
+    FLOW.with(|f| f.borrow_mut().get_or_insert_with(|| ArcRwSignal::new(Flow::default())).clone())
+}
+
+/// Record the latest occurrence of a step.
+pub fn record(step: Step, outcome: Outcome, facts: Vec<(&str, String)>) {
+    let facts = facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: clock() });
+}
+
+/// Add (or replace) one fact of a step already recorded.
+pub fn add_fact(step: Step, name: &str, value: String) {
+    flow().update(|f| {
+        let facts = &mut f.steps[step.position()].facts;
+        facts.retain(|(k, _)| k != name);
+        facts.push((name.to_string(), value));
+    });
+}
+
+pub fn record_refresh(new_expiry: i64) {
+    flow().update(|f| {
+        f.refreshes.push((clock(), new_expiry));
+        let keep = f.refreshes.len().saturating_sub(10);
+        f.refreshes.drain(..keep);
+    });
+}
+
+/// The first and last characters of a secret-ish value, enough to recognise it.
+pub fn preview(value: &str, keep: usize) -> String {
+    if value.chars().count() <= keep * 2 {
+        return value.to_string();
+    }
+    let head: String = value.chars().take(keep).collect();
+    let tail: String = value.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("{head}…{tail}")
+}
+
+fn clock() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let d = js_sys::Date::new_0();
+        format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}

@@ -1,0 +1,129 @@
+import { test, expect } from "@playwright/test";
+import { PASSWORD, hydrated, storedSession, uniqueEmail, watchConsole } from "./helpers";
+
+async function step(page, id: string) {
+  return page.locator(`[data-step="${id}"]`);
+}
+
+test("the timeline fills in live during a sign-in and the calls that follow", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("flow");
+  expect((await request.post("/api/auth/signup", { data: { email, password: PASSWORD } })).status()).toBe(201);
+
+  await page.goto("/flow");
+  await hydrated(page);
+  await expect(await step(page, "credentials-sent")).toHaveAttribute("data-outcome", "waiting");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+
+  const sent = await step(page, "credentials-sent");
+  await expect(sent).toHaveAttribute("data-outcome", "done");
+  await expect(sent).toContainText(email);
+  await expect(sent).toContainText("••••••••");
+  await expect(sent).not.toContainText(PASSWORD);
+  const verified = await step(page, "verified");
+  await expect(verified).toHaveAttribute("data-outcome", "done");
+  await expect(verified).toContainText("m=19456");
+  await expect(verified).toContainText(/\d+(\.\d)? ms/);
+  await expect(await step(page, "token-generated")).toContainText('"alg":"EdDSA"');
+  await expect(await step(page, "token-generated")).toContainText('"role": "user"');
+  await expect(await step(page, "returned")).toContainText("expires_in");
+  await expect(await step(page, "stored")).toContainText('localStorage["tokenflow.session"]');
+  await expect(page).toHaveURL(/\/flow$/);
+
+  await page.getByRole("button", { name: "Call a protected function" }).click();
+  const session = await storedSession(page);
+  const bearer = await step(page, "sent-as-bearer");
+  await expect(bearer).toHaveAttribute("data-outcome", "done");
+  await expect(bearer).toContainText(`Bearer ${session.access_token.slice(0, 24)}`);
+  const signature = await step(page, "signature-verified");
+  await expect(signature).toHaveAttribute("data-outcome", "done");
+  await expect(signature).toContainText("jwt;dur=");
+  await expect(signature).toContainText("kid ");
+  await expect(await step(page, "claims-extracted")).toContainText(session.user.id);
+  await expect(await step(page, "authorized")).toContainText("200 OK");
+  await expect(await step(page, "expiry-and-refresh")).toContainText(/expires in \d+ s/);
+
+  await page.getByRole("button", { name: "Call the admin function" }).click();
+  const authorized = await step(page, "authorized");
+  await expect(authorized).toHaveAttribute("data-outcome", "refused");
+  await expect(authorized).toContainText("403 insufficient_role");
+  await expect(page.getByTestId("last-outcome")).toContainText("not authorized");
+
+  await page.getByRole("button", { name: "Call without a token" }).click();
+  await expect(authorized).toContainText("401 invalid_token: missing bearer token");
+  await expect(page.getByTestId("last-outcome")).toContainText("authentication failed");
+  await page.screenshot({ path: "screenshots/flow.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("the inspector verifies the signature in the browser with the JWKS", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("inspect");
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+
+  // Count JWKS fetches: the verification must use the published keys, fetched by the browser.
+  let jwksFetches = 0;
+  page.on("request", (req) => { if (req.url().endsWith("/.well-known/jwks.json")) jwksFetches++; });
+  await page.goto("/flow");
+  await hydrated(page);
+  const verdict = page.getByTestId("signature-verdict");
+  await expect(verdict).toHaveAttribute("data-outcome", "done");
+  await expect(verdict).toContainText("Signature valid");
+  expect(jwksFetches).toBeGreaterThan(0);
+  await expect(page.getByTestId("decoded-header")).toContainText('"typ": "at+jwt"');
+  await expect(page.getByTestId("decoded-claims")).toContainText(email);
+  await expect(page.getByTestId("decoded-claims")).toContainText("Audience");
+  await expect(page.getByTestId("countdown")).toContainText(/Expires in \d+ s/);
+
+  // Paste a token whose payload was edited: the browser's own check fails.
+  const token: string = (await storedSession(page)).access_token;
+  const [h, p, s] = token.split(".");
+  const claims = JSON.parse(Buffer.from(p, "base64url").toString());
+  claims.role = "admin";
+  const edited = `${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${s}`;
+  await page.getByLabel("Token", { exact: true }).fill(edited);
+  await expect(verdict).toHaveAttribute("data-outcome", "refused");
+  await expect(verdict).toContainText("does not match");
+  await page.getByRole("button", { name: "Use my current token" }).click();
+  await expect(verdict).toHaveAttribute("data-outcome", "done");
+  await page.locator("#inspector").screenshot({ path: "screenshots/inspector.png" });
+  expect(problems).toEqual([]);
+});
+
+test("every tamper-lab forgery is refused with its reason", async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto("/signup");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(uniqueEmail("tamper"));
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await page.goto("/flow");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Send every forgery" }).click();
+  const expected: Record<string, string> = {
+    "role-admin": "signature does not verify",
+    "alg-none": "algorithm not allowed",
+    "hs256-public-key": "algorithm not allowed",
+    "expired": "signature does not verify",
+    "wrong-audience": "signature does not verify",
+    "unknown-kid": "unknown key id",
+    "signature-stripped": "signature does not verify",
+    "other-key": "signature does not verify",
+  };
+  for (const [id, reason] of Object.entries(expected)) {
+    await expect(page.getByTestId(`answer-${id}`)).toHaveText(`401 invalid_token: ${reason}`);
+  }
+  // The real token still works: the lab forged copies, it did not spoil the session.
+  await page.getByRole("button", { name: "Call a protected function" }).click();
+  await expect(page.locator('[data-step="authorized"]')).toContainText("200 OK");
+  await page.locator("#tamper-lab").screenshot({ path: "screenshots/tamper-lab.png" });
+  expect(problems).toEqual([]);
+});
