@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, uniqueEmail, watchConsole } from "./helpers";
+import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole } from "./helpers";
 
 test("sign up lands on the dashboard, stores the token, and sends it as Bearer", async ({ page }) => {
   const problems = watchConsole(page);
@@ -45,11 +45,7 @@ test("a user gets the 403 page on /admin and an admin sees the list", async ({ p
   const adminContext = await browser.newContext();
   const admin = await adminContext.newPage();
   const adminProblems = watchConsole(admin);
-  await admin.goto("/signup");
-  await hydrated(admin);
-  await admin.getByLabel("Email").fill("admin@tokenflow.test");
-  await admin.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await admin.getByRole("button", { name: "Sign up" }).click();
+  await signUpInBrowser(admin, "admin@tokenflow.test");
   await expect(admin.getByTestId("me-role")).toHaveText("admin");
   await admin.goto("/admin");
   const list = admin.getByTestId("user-list");
@@ -91,9 +87,7 @@ test("login goes to next, and a wrong password shows an error and stores nothing
   await page.goto("/account");
   await expect(page).toHaveURL(/\/login\?next=\/account$/);
   await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Log in" }).click();
+  await submitCredentials(page, "Log in", email);
   await expect(page).toHaveURL(/\/account$/);
   await expect(page.getByTestId("sessions")).toContainText("This session");
   await page.screenshot({ path: "screenshots/account.png", fullPage: true });
@@ -106,13 +100,9 @@ test("sign-up errors are shown in plain words", async ({ page, request }) => {
   expect((await request.post("/api/auth/signup", { data: { email, password: PASSWORD } })).status()).toBe(201);
   await page.goto("/signup");
   await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign up" }).click();
+  await submitCredentials(page, "Sign up", email);
   await expect(page.getByRole("alert")).toContainText("already exists");
-  await page.getByLabel("Email").fill(uniqueEmail("weak"));
-  await page.getByLabel("Password", { exact: true }).fill("short");
-  await page.getByRole("button", { name: "Sign up" }).click();
+  await submitCredentials(page, "Sign up", uniqueEmail("weak"), "short");
   await expect(page.getByRole("alert")).toContainText("at least 8 characters");
   await page.screenshot({ path: "screenshots/signup-error.png", fullPage: true });
   expect(await storedSession(page)).toBeNull();

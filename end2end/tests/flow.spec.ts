@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { PASSWORD, hydrated, storedSession, uniqueEmail, watchConsole } from "./helpers";
+import { PASSWORD, hydrated, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole } from "./helpers";
 
 async function step(page, id: string) {
   return page.locator(`[data-step="${id}"]`);
@@ -13,9 +13,7 @@ test("the timeline fills in live during a sign-in and the calls that follow", as
   await page.goto("/flow");
   await hydrated(page);
   await expect(await step(page, "credentials-sent")).toHaveAttribute("data-outcome", "waiting");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Log in" }).click();
+  await submitCredentials(page, "Log in", email);
 
   const sent = await step(page, "credentials-sent");
   await expect(sent).toHaveAttribute("data-outcome", "done");
@@ -58,15 +56,10 @@ test("the timeline fills in live during a sign-in and the calls that follow", as
   expect(problems).toEqual([]);
 });
 
-test("the inspector verifies the signature in the browser with the JWKS", async ({ page, request }) => {
+test("the inspector verifies the signature in the browser with the JWKS", async ({ page }) => {
   const problems = watchConsole(page);
   const email = uniqueEmail("inspect");
-  await page.goto("/signup");
-  await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await expect(page).toHaveURL(/\/dashboard$/);
+  await signUpInBrowser(page, email);
 
   // Count JWKS fetches: the verification must use the published keys, fetched by the browser.
   let jwksFetches = 0;
@@ -99,12 +92,7 @@ test("the inspector verifies the signature in the browser with the JWKS", async 
 
 test("every tamper-lab forgery is refused with its reason", async ({ page }) => {
   const problems = watchConsole(page);
-  await page.goto("/signup");
-  await hydrated(page);
-  await page.getByLabel("Email").fill(uniqueEmail("tamper"));
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await expect(page).toHaveURL(/\/dashboard$/);
+  await signUpInBrowser(page, uniqueEmail("tamper"));
   await page.goto("/flow");
   await hydrated(page);
   await page.getByRole("button", { name: "Send every forgery" }).click();

@@ -33,12 +33,17 @@ export async function storedSession(page: Page): Promise<any | null> {
   return raw === null ? null : JSON.parse(raw);
 }
 
+/** Fill the Email and Password fields of the form on the page and press `button`. */
+export async function submitCredentials(page: Page, button: "Sign up" | "Log in", email: string, password = PASSWORD): Promise<void> {
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: button }).click();
+}
+
 export async function signUpInBrowser(page: Page, email: string, password = PASSWORD): Promise<void> {
   await page.goto("/signup");
   await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign up" }).click();
+  await submitCredentials(page, "Sign up", email, password);
   await expect(page).toHaveURL(/\/dashboard$/);
   await expect(page.getByTestId("me-email")).toHaveText(email);
 }
@@ -46,7 +51,5 @@ export async function signUpInBrowser(page: Page, email: string, password = PASS
 export async function logInInBrowser(page: Page, email: string, password = PASSWORD): Promise<void> {
   await page.goto("/login");
   await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Log in" }).click();
+  await submitCredentials(page, "Log in", email, password);
 }

@@ -29,15 +29,25 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
+/// The configuration, with logging set up; or the reason it makes no sense.
+fn load_config() -> Result<Config, ExitCode> {
+    match Config::from_env() {
+        Ok(config) => {
+            server::middleware::telemetry::init(config.log_json);
+            Ok(config)
+        }
         Err(e) => {
             eprintln!("tokenflow: refusing to start: {e:#}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
+    }
+}
+
+async fn run() -> ExitCode {
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(code) => return code,
     };
-    server::middleware::telemetry::init(config.log_json);
     tracing::info!(?config, "starting");
     let state = match build_state(&config).await {
         Ok(state) => state,
@@ -70,14 +80,10 @@ enum KeysCommand {
 
 /// Operator commands on the key ring in the database that every instance shares.
 async fn keys(command: KeysCommand) -> ExitCode {
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("tokenflow: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    server::middleware::telemetry::init(config.log_json);
     if config.signing_key_file.is_some() {
         eprintln!("tokenflow: AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there");
         return ExitCode::from(2);

@@ -44,16 +44,20 @@ async fn at_start_of_a_minute_window() {
     }
 }
 
+/// A failed login claiming to come from `forwarded`.
+async fn login_forwarded_for(app: &TestApp, forwarded: &str) -> reqwest::Result<reqwest::Response> {
+    app.client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"email": "ip@example.com", "password": "guess-guess"}))
+        .send()
+        .await
+}
+
 async fn requests_per_client_ip_are_limited(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "3")])).await;
-    let attempt = |forwarded: &'static str| {
-        app.client
-            .post(app.url("/api/auth/login"))
-            .header("x-forwarded-for", forwarded)
-            .json(&json!({"email": "ip@example.com", "password": "guess-guess"}))
-            .send()
-    };
+    let attempt = |forwarded: &'static str| login_forwarded_for(&app, forwarded);
     at_start_of_a_minute_window().await;
     for _ in 0..3 {
         assert_eq!(attempt("1.2.3.4").await.unwrap().status(), StatusCode::UNAUTHORIZED);
@@ -67,13 +71,7 @@ async fn requests_per_client_ip_are_limited(backend: Backend) {
     // Behind a trusted proxy, each forwarded client has its own budget.
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "3"), ("AUTH_TRUSTED_PROXIES", "127.0.0.1")])).await;
-    let attempt = |forwarded: &'static str| {
-        app.client
-            .post(app.url("/api/auth/login"))
-            .header("x-forwarded-for", forwarded)
-            .json(&json!({"email": "ip@example.com", "password": "guess-guess"}))
-            .send()
-    };
+    let attempt = |forwarded: &'static str| login_forwarded_for(&app, forwarded);
     at_start_of_a_minute_window().await;
     for _ in 0..3 {
         assert_eq!(attempt("1.2.3.4").await.unwrap().status(), StatusCode::UNAUTHORIZED);

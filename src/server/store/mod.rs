@@ -73,9 +73,12 @@ impl Db {
             .await?;
         if backend == Backend::Sqlite {
             // Persistent in the file: readers never block the writer and vice versa.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlite_retry(|| async { sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map(drop) }).await?;
+            sqlite_retry(|| MIGRATOR.run(&pool)).await?;
+        } else {
+            // PostgreSQL serialises concurrent migrators with an advisory lock.
+            MIGRATOR.run(&pool).await?;
         }
-        migrate(&pool, backend).await?;
         Ok(Db { pool, backend })
     }
 
@@ -85,19 +88,24 @@ impl Db {
     }
 }
 
-/// Run the embedded migrations. PostgreSQL serialises concurrent migrators with an advisory
-/// lock; sqlx's SQLite migrator has none, so two processes starting together on one file can
-/// both try the same migration. Each runs in a transaction, so the loser changed nothing and a
-/// second attempt sees the winner's work as applied.
-async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::Error> {
-    let mut attempts = 0;
+/// Retry a start-up step that processes opening one SQLite file together can collide on:
+/// switching to WAL needs a lock that SQLite's busy timeout does not wait for, and sqlx's SQLite
+/// migrator takes no lock (each migration runs in a transaction, so a loser changed nothing
+/// and its retry sees the winner's work as applied).
+async fn sqlite_retry<E, F, Fut>(mut step: F) -> Result<(), sqlx::Error>
+where
+    E: Into<sqlx::Error> + std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let mut attempt: u64 = 0;
     loop {
-        match MIGRATOR.run(pool).await {
+        match step().await {
             Ok(()) => return Ok(()),
-            Err(e) if backend == Backend::Sqlite && attempts < 3 => {
-                attempts += 1;
-                tracing::debug!(error = %e, "migration raced another process; retrying");
-                tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "SQLite start-up step collided with another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
             Err(e) => return Err(e.into()),
         }
