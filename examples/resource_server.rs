@@ -140,7 +140,12 @@ async fn main() -> Result<(), String> {
     // The start-up fetch does not count against the unknown-kid budget: the first new kid
     // after a rotation is followed at once.
     let long_ago = Instant::now().checked_sub(UNKNOWN_KID_REFETCH_MIN).unwrap_or_else(Instant::now);
-    let keys = Arc::new(RemoteKeys { url, http, keys: RwLock::new(Arc::new(KeySet::default())), fetched: Mutex::new(long_ago) });
+    let keys = Arc::new(RemoteKeys {
+        url,
+        http,
+        keys: RwLock::new(Arc::new(KeySet::default())),
+        fetched: Mutex::new(long_ago),
+    });
     keys.fetch().await?;
     let refresher = Arc::clone(&keys);
     tokio::spawn(async move {

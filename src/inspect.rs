@@ -40,7 +40,9 @@ pub fn decode(token: &str) -> Result<Decoded, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The signature verifies with the published key `kid`.
-    Valid { kid: String },
+    Valid {
+        kid: String,
+    },
     Invalid(String),
 }
 
@@ -52,7 +54,10 @@ pub fn verify_signature(token: &str, jwks: &Jwks) -> Verdict {
         Err(e) => return Verdict::Invalid(e),
     };
     if decoded.header["alg"] != crate::claims::ALGORITHM {
-        return Verdict::Invalid(format!("alg is {}, not EdDSA: refused before any key is used", decoded.header["alg"]));
+        return Verdict::Invalid(format!(
+            "alg is {}, not EdDSA: refused before any key is used",
+            decoded.header["alg"]
+        ));
     }
     let Some(kid) = decoded.header["kid"].as_str() else { return Verdict::Invalid("no kid in the header".into()) };
     let Some(jwk) = jwks.keys.iter().find(|k| k.kid == kid) else {
@@ -190,7 +195,19 @@ mod tests {
     fn jwks_for(key: &SigningKey) -> (Jwks, String) {
         let x = b64(key.verifying_key().as_bytes());
         let kid = thumbprint(&x);
-        (Jwks { keys: vec![Jwk { kty: "OKP".into(), crv: "Ed25519".into(), x, kid: kid.clone(), alg: "EdDSA".into(), use_: "sig".into() }] }, kid)
+        (
+            Jwks {
+                keys: vec![Jwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    x,
+                    kid: kid.clone(),
+                    alg: "EdDSA".into(),
+                    use_: "sig".into(),
+                }],
+            },
+            kid,
+        )
     }
 
     #[test]

@@ -166,8 +166,10 @@ mod ssr {
 
     impl Call {
         pub async fn new() -> Result<Call, ApiFailure> {
-            let auth = use_context::<AuthService>().ok_or_else(|| fail(AuthError::Internal("no AuthService in context".into())))?;
-            let parts: Parts = leptos_axum::extract().await.map_err(|e| fail(AuthError::Internal(format!("request parts: {e}"))))?;
+            let auth = use_context::<AuthService>()
+                .ok_or_else(|| fail(AuthError::Internal("no AuthService in context".into())))?;
+            let parts: Parts =
+                leptos_axum::extract().await.map_err(|e| fail(AuthError::Internal(format!("request parts: {e}"))))?;
             Ok(Call { auth, parts })
         }
 
@@ -189,7 +191,8 @@ mod ssr {
 
         /// The same per-client limit as `POST /api/auth/*`.
         pub async fn rate_limit(&self) -> Result<(), ApiFailure> {
-            let client = self.parts.extensions.get::<ClientAddr>().map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
+            let client =
+                self.parts.extensions.get::<ClientAddr>().map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
             self.auth.rate_limit(&client).await.map_err(fail)
         }
     }
@@ -216,7 +219,12 @@ mod ssr {
                 response.insert_header(RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
-        ApiFailure { status: e.status(), error: e.code().into(), message: e.public_message(), retry_after: e.retry_after() }
+        ApiFailure {
+            status: e.status(),
+            error: e.code().into(),
+            message: e.public_message(),
+            retry_after: e.retry_after(),
+        }
     }
 
     /// `Server-Timing` for the password hash, as on the REST endpoints.

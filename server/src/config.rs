@@ -50,7 +50,9 @@ impl Config {
     /// The first variable that does not parse or makes no sense.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            get(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("{name} must be a whole number, got {v:?}")))
+            get(name).map_or(Ok(default), |v| {
+                v.trim().parse().with_context(|| format!("{name} must be a whole number, got {v:?}"))
+            })
         };
         let site_addr: SocketAddr = get("LEPTOS_SITE_ADDR")
             .unwrap_or_else(|| "127.0.0.1:3000".into())
@@ -68,11 +70,16 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|e| !e.is_empty())
-                .map(|e| tokenflow::password::normalize_email(e).map_err(|_| anyhow::anyhow!("AUTH_ADMIN_EMAILS: {e:?} is not an email")))
+                .map(|e| {
+                    tokenflow::password::normalize_email(e)
+                        .map_err(|_| anyhow::anyhow!("AUTH_ADMIN_EMAILS: {e:?} is not an email"))
+                })
                 .collect::<anyhow::Result<_>>()?,
-            login_max_failures: u32::try_from(number("AUTH_LOGIN_MAX_FAILURES", 5)?).context("AUTH_LOGIN_MAX_FAILURES too large")?,
+            login_max_failures: u32::try_from(number("AUTH_LOGIN_MAX_FAILURES", 5)?)
+                .context("AUTH_LOGIN_MAX_FAILURES too large")?,
             login_window_secs: number("AUTH_LOGIN_WINDOW_SECS", 900)?,
-            rate_limit_per_min: u32::try_from(number("AUTH_RATE_LIMIT_PER_MIN", 60)?).context("AUTH_RATE_LIMIT_PER_MIN too large")?,
+            rate_limit_per_min: u32::try_from(number("AUTH_RATE_LIMIT_PER_MIN", 60)?)
+                .context("AUTH_RATE_LIMIT_PER_MIN too large")?,
             ..defaults
         };
         auth.validate().map_err(anyhow::Error::msg)?;

@@ -82,7 +82,9 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonDataError(e) => ApiError::Auth(AuthError::InvalidRequest(describe_data_error(&e.body_text()))),
+            JsonRejection::JsonDataError(e) => {
+                ApiError::Auth(AuthError::InvalidRequest(describe_data_error(&e.body_text())))
+            }
             JsonRejection::JsonSyntaxError(_) => ApiError::Malformed,
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
@@ -116,7 +118,8 @@ mod tests {
 
     #[test]
     fn data_errors_name_fields_but_never_echo_values() {
-        let missing = "Failed to deserialize the JSON body into the target type: missing field `password` at line 1 column 20";
+        let missing =
+            "Failed to deserialize the JSON body into the target type: missing field `password` at line 1 column 20";
         assert_eq!(describe_data_error(missing), "missing field `password`");
         let wrong = "Failed to deserialize the JSON body into the target type: password: invalid type: integer `12345678`, expected a string";
         assert!(!describe_data_error(wrong).contains("12345678"));

@@ -2,6 +2,7 @@
 //! them. `main.rs` reads the configuration and calls [`serve`]; tests call it on port 0.
 
 #![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
 pub mod error;
@@ -19,8 +20,8 @@ use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
 use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
 use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -43,7 +44,10 @@ pub use state::AppState;
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await.context("opening the database")?;
     let signing_key_pem = match &config.signing_key_file {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading AUTH_SIGNING_KEY_FILE {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading AUTH_SIGNING_KEY_FILE {}", path.display()))?,
+        ),
         None => None,
     };
     let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await.map_err(anyhow::Error::msg)?;
@@ -92,7 +96,11 @@ pub fn router(state: AppState) -> Router {
 ///
 /// # Errors
 /// When the listener fails.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

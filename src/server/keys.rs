@@ -217,7 +217,14 @@ mod tests {
         let ring = KeyRing::new(KeyMaterial::generate().unwrap(), vec![]);
         let mut jwks = ring.jwks();
         let kid = jwks.keys[0].kid.clone();
-        jwks.keys.push(Jwk { kty: "RSA".into(), crv: String::new(), x: String::new(), kid: "rsa".into(), alg: "RS256".into(), use_: "sig".into() });
+        jwks.keys.push(Jwk {
+            kty: "RSA".into(),
+            crv: String::new(),
+            x: String::new(),
+            kid: "rsa".into(),
+            alg: "RS256".into(),
+            use_: "sig".into(),
+        });
         jwks.keys.push(Jwk { alg: "HS256".into(), kid: "hs".into(), ..jwks.keys[0].clone() });
         let set = KeySet::from_jwks(&jwks);
         assert_eq!(set.len(), 1);

@@ -58,11 +58,7 @@ pub fn normalize_email(raw: &str) -> Result<String, AuthError> {
                 && !label.ends_with('-')
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
-    if local_ok && domain_ok {
-        Ok(email)
-    } else {
-        Err(AuthError::InvalidEmail("email is not a valid address"))
-    }
+    if local_ok && domain_ok { Ok(email) } else { Err(AuthError::InvalidEmail("email is not a valid address")) }
 }
 
 /// The sign-up and new-password policy: 8 to 128 Unicode code points, never trimmed.
@@ -238,7 +234,9 @@ mod tests {
         for bad in ["", "   ", "ada.example.com", "adá@example.com", "a@b", "@example.com", "a@.com", "a b@c.de"] {
             assert!(matches!(normalize_email(bad), Err(AuthError::InvalidEmail(_))), "{bad:?}");
         }
-        let address = |first: usize| format!("{}@{}.{}.{}.com", "a".repeat(64), "b".repeat(first), "c".repeat(60), "d".repeat(63));
+        let address = |first: usize| {
+            format!("{}@{}.{}.{}.com", "a".repeat(64), "b".repeat(first), "c".repeat(60), "d".repeat(63))
+        };
         let long = address(61);
         assert_eq!(long.len(), 255);
         assert!(normalize_email(&long).is_err());

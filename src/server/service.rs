@@ -20,9 +20,9 @@ use crate::password::{PasswordHasher, check_password_policy, normalize_email};
 use crate::settings::AuthSettings;
 use crate::store::keys::Origin;
 use crate::store::{self, Db, is_unique_violation, limits, sessions, users};
+use crate::throttle;
 use crate::time::{now, rfc3339};
 use crate::token::{self, Policy, TokenCache};
-use crate::throttle;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_USER_AGENT_CHARS: usize = 256;
@@ -105,14 +105,19 @@ impl AuthService {
         let ring = load_ring(&db, &settings, &key_source).await?;
         let random = URL_SAFE_NO_PAD.encode(random_bytes().map_err(|e| e.to_string())?);
         let (dummy_hash, _) = hasher.hash(random).await.map_err(|e| e.to_string())?;
-        let policy =
-            Policy { issuer: settings.issuer.clone(), audience: settings.audience.clone(), leeway_secs: settings.leeway_secs };
+        let policy = Policy {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway_secs: settings.leeway_secs,
+        };
         let inner = Arc::new(Inner {
             tokens: TokenCache::new(settings.token_cache_capacity),
             sessions: SessionCache::new(settings.token_cache_capacity),
             ring: RwLock::new(Arc::new(ring)),
             // So that the first unknown `kid` may reload at once.
-            last_key_reload: Mutex::new(Instant::now().checked_sub(KEY_RELOAD_MIN_INTERVAL).unwrap_or_else(Instant::now)),
+            last_key_reload: Mutex::new(
+                Instant::now().checked_sub(KEY_RELOAD_MIN_INTERVAL).unwrap_or_else(Instant::now),
+            ),
             db,
             settings,
             policy,
@@ -160,7 +165,11 @@ impl AuthService {
     /// # Errors
     /// 422-class errors for bad input, [`AuthError::EmailTaken`], or unavailability.
     #[tracing::instrument(skip_all)]
-    pub async fn signup(&self, req: SignupRequest, user_agent: Option<&str>) -> Result<Timed<TokenResponse>, AuthError> {
+    pub async fn signup(
+        &self,
+        req: SignupRequest,
+        user_agent: Option<&str>,
+    ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = normalize_email(&req.email)?;
         check_password_policy(&req.password)?;
         let name = clean_name(req.name.as_deref())?;
@@ -200,7 +209,8 @@ impl AuthService {
     async fn check_password(&self, email: &str, password: String) -> Result<(User, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
-        let recent_failures = throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
+        let recent_failures =
+            throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
         let record = users::find_by_email(&db.pool, email).await?;
         let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
         let (matches, took) = self.inner.hasher.verify(password, phc).await?;
@@ -239,7 +249,13 @@ impl AuthService {
         i64::try_from(self.inner.settings.refresh_ttl_secs).unwrap_or(i64::MAX / 2)
     }
 
-    fn token_response(&self, user: User, sid: &str, refresh_token: String, now: i64) -> Result<TokenResponse, AuthError> {
+    fn token_response(
+        &self,
+        user: User,
+        sid: &str,
+        refresh_token: String,
+        now: i64,
+    ) -> Result<TokenResponse, AuthError> {
         let s = &self.inner.settings;
         let ttl = s.access_ttl_secs;
         let claims = Claims {

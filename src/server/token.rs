@@ -66,9 +66,10 @@ fn check_header(token: &str, keys: &KeySet) -> Result<String, TokenError> {
     if header.alg != ALGORITHM {
         return Err(TokenError::AlgorithmNotAllowed);
     }
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
-    });
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt"));
     if !typ_ok {
         return Err(TokenError::WrongType);
     }

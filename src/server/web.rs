@@ -21,7 +21,10 @@ impl AuthError {
     /// The HTTP status API.md gives this error.
     pub fn status(&self) -> u16 {
         match self {
-            AuthError::InvalidCredentials | AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::InvalidGrant => 401,
+            AuthError::InvalidCredentials
+            | AuthError::MissingToken
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidGrant => 401,
             AuthError::InsufficientRole(_) => 403,
             AuthError::NotFound => 404,
             AuthError::EmailTaken => 409,

@@ -22,7 +22,8 @@ pub fn Admin() -> impl IntoView {
 fn UserList() -> impl IntoView {
     let session = use_session();
     let users = LocalResource::new(move || with_auth(session, api::admin_users));
-    move || match users.get() {
+    move || {
+        match users.get() {
         None => view! { <p class="placeholder" aria-busy="true">"Loading users…"</p> }.into_any(),
         Some(Err(e)) if e.status == 403 => view! {
             <section class="card forbidden" data-testid="forbidden">
@@ -48,5 +49,6 @@ fn UserList() -> impl IntoView {
                 </tbody>
             </table>
         }.into_any(),
+    }
     }
 }

@@ -120,7 +120,10 @@ fn record_credentials(purpose: Purpose, email: &str, password: &str) {
         vec![
             ("Request", format!("POST {endpoint} (form-encoded, same origin)")),
             ("email", email.to_string()),
-            ("password", format!("{} ({} characters; masked here, sent in full)", "•".repeat(8), password.chars().count())),
+            (
+                "password",
+                format!("{} ({} characters; masked here, sent in full)", "•".repeat(8), password.chars().count()),
+            ),
         ],
     );
 }

@@ -41,6 +41,7 @@ fn WhoAmI() -> impl IntoView {
                     "This answer came from a server function called with "<code>"Authorization: Bearer …"</code>"."
                 </p>
             </section>
-        }.into_any(),
+        }
+        .into_any(),
     }
 }

@@ -30,7 +30,10 @@ pub fn hand_token(token: String) {
     NEXT_TOKEN.with(|t| *t.borrow_mut() = Some(token));
 }
 
-fn send<E: FromServerFnError>(req: BrowserRequest, carry: Carry) -> impl Future<Output = Result<BrowserResponse, E>> + Send {
+fn send<E: FromServerFnError>(
+    req: BrowserRequest,
+    carry: Carry,
+) -> impl Future<Output = Result<BrowserResponse, E>> + Send {
     #[cfg(feature = "hydrate")]
     let path = req.url().split("/fn/").nth(1).map(|p| format!("/fn/{p}")).unwrap_or_default();
     #[cfg(feature = "hydrate")]
@@ -45,8 +48,13 @@ fn send<E: FromServerFnError>(req: BrowserRequest, carry: Carry) -> impl Future<
         }
         if matches!(carry, Carry::Session) {
             use crate::flow::{Outcome, Step, preview, record};
-            let header = token.as_deref().map_or("(none: no session)".to_string(), |t| format!("Bearer {}", preview(t, 24)));
-            record(Step::SentAsBearer, Outcome::Done, vec![("Request", format!("POST {path}")), ("Authorization", header)]);
+            let header =
+                token.as_deref().map_or("(none: no session)".to_string(), |t| format!("Bearer {}", preview(t, 24)));
+            record(
+                Step::SentAsBearer,
+                Outcome::Done,
+                vec![("Request", format!("POST {path}")), ("Authorization", header)],
+            );
         }
     }
     #[cfg(not(feature = "hydrate"))]
@@ -86,7 +94,11 @@ fn note_response(path: &str, carry: Carry, response: &BrowserResponse) {
             );
         }
         Carry::None if path.ends_with("/login") || path.ends_with("/signup") => {
-            record(Step::Verified, Outcome::Refused, vec![("Answer", format!("HTTP {status}: refused before hashing"))]);
+            record(
+                Step::Verified,
+                Outcome::Refused,
+                vec![("Answer", format!("HTTP {status}: refused before hashing"))],
+            );
         }
         Carry::Session if status == 200 => {
             record(

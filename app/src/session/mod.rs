@@ -113,7 +113,15 @@ fn record_issue(session: &StoredSession) {
         Ok(d) => (d.header.to_string(), serde_json::to_string_pretty(&d.claims).unwrap_or_default()),
         Err(e) => (e, String::new()),
     };
-    record(Step::TokenGenerated, Outcome::Done, vec![("Header", header), ("Claims", claims), ("Signed with", "the server's Ed25519 private key (EdDSA)".into())]);
+    record(
+        Step::TokenGenerated,
+        Outcome::Done,
+        vec![
+            ("Header", header),
+            ("Claims", claims),
+            ("Signed with", "the server's Ed25519 private key (EdDSA)".into()),
+        ],
+    );
     record(
         Step::Returned,
         Outcome::Done,
@@ -121,7 +129,10 @@ fn record_issue(session: &StoredSession) {
             ("access_token", preview(&session.access_token, 24)),
             ("token_type", "Bearer".into()),
             ("expires_in", format!("{} s", session.expires_in)),
-            ("refresh_token", format!("opaque, {} characters: {}", session.refresh_token.len(), preview(&session.refresh_token, 6))),
+            (
+                "refresh_token",
+                format!("opaque, {} characters: {}", session.refresh_token.len(), preview(&session.refresh_token, 6)),
+            ),
         ],
     );
     record(

@@ -17,10 +17,10 @@ pub async fn with_auth<T, Fut>(session: Session, call: impl Fn() -> Fut) -> Resu
 where
     Fut: Future<Output = Result<T, ApiFailure>>,
 {
-    if let SessionState::SignedIn(current) = session.current() {
-        if super::now() >= current.refresh_at() {
-            let _ = refresh_single_flight(session, current.refresh_token).await;
-        }
+    if let SessionState::SignedIn(current) = session.current()
+        && super::now() >= current.refresh_at()
+    {
+        let _ = refresh_single_flight(session, current.refresh_token).await;
     }
     let first = call().await;
     record_outcome(&first);
@@ -105,7 +105,14 @@ async fn refresh_single_flight(session: Session, stale: String) -> Result<(), Ap
         }
     })
     .await;
-    outcome.unwrap_or_else(|| Err(ApiFailure { status: 0, error: "request_failed".into(), message: "could not take the refresh lock".into(), retry_after: None }))
+    outcome.unwrap_or_else(|| {
+        Err(ApiFailure {
+            status: 0,
+            error: "request_failed".into(),
+            message: "could not take the refresh lock".into(),
+            retry_after: None,
+        })
+    })
 }
 
 fn signed_out() -> ApiFailure {
@@ -166,8 +173,7 @@ async fn with_lock<T: 'static>(name: &str, task: impl Future<Output = T> + 'stat
             })
         });
         let _ = wasm_bindgen_futures::JsFuture::from(lock_request(name, &run)).await;
-        let result = slot.borrow_mut().take();
-        result
+        slot.borrow_mut().take()
     }
     #[cfg(not(feature = "hydrate"))]
     {

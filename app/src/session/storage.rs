@@ -1,9 +1,9 @@
 //! `localStorage` through gloo-storage. In the server build every call is a no-op: the server
 //! never sees a browser's session.
 
-use super::StoredSession;
 #[cfg(feature = "hydrate")]
 use super::STORAGE_KEY;
+use super::StoredSession;
 
 pub fn load() -> Option<StoredSession> {
     #[cfg(feature = "hydrate")]

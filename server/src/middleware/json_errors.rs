@@ -10,7 +10,11 @@ use axum::response::Response;
 use crate::error::error_response;
 
 fn is_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/api" || path.starts_with("/.well-known/") || path == "/healthz" || path == "/readyz"
+    path.starts_with("/api/")
+        || path == "/api"
+        || path.starts_with("/.well-known/")
+        || path == "/healthz"
+        || path == "/readyz"
 }
 
 pub async fn ensure_json(request: Request, next: Next) -> Response {

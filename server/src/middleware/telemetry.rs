@@ -15,10 +15,7 @@ pub fn init(json: bool) {
 
 /// The span of one request: method, path and request id; never headers or bodies.
 pub fn make_span<B>(request: &Request<B>) -> Span {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default();
+    let request_id =
+        request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or_default();
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
 }

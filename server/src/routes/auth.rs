@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderName;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderValue, StatusCode};
-use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
 
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
@@ -23,10 +23,10 @@ fn token_response(status: StatusCode, body: TokenResponse, argon2: Option<Durati
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    if let Some(argon2) = argon2 {
-        if let Ok(value) = HeaderValue::from_str(&tokenflow::web::server_timing(argon2)) {
-            headers.insert(SERVER_TIMING, value);
-        }
+    if let Some(argon2) = argon2
+        && let Ok(value) = HeaderValue::from_str(&tokenflow::web::server_timing(argon2))
+    {
+        headers.insert(SERVER_TIMING, value);
     }
     response
 }

@@ -48,7 +48,8 @@ async fn a_killed_server_loses_no_confirmed_signup(backend: Backend) {
             async move {
                 let email = format!("burst{i}@example.com");
                 let body = serde_json::json!({"email": email, "password": PASSWORD});
-                let confirmed = client.post(url).json(&body).send().await.is_ok_and(|r| r.status() == StatusCode::CREATED);
+                let confirmed =
+                    client.post(url).json(&body).send().await.is_ok_and(|r| r.status() == StatusCode::CREATED);
                 (email, confirmed)
             }
         })
@@ -69,7 +70,8 @@ async fn a_killed_server_loses_no_confirmed_signup(backend: Backend) {
 
     let pool = db.pool().await;
     for email in &confirmed {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = $1").bind(email).fetch_one(&pool).await.unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = $1").bind(email).fetch_one(&pool).await.unwrap();
         assert_eq!(n, 1, "{email} was confirmed with 201 and must exist");
     }
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&pool).await.unwrap();

@@ -18,7 +18,9 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[])).await;
 
-    let response = app.post_json("/api/auth/signup", &json!({"email": "  Ada@Example.COM ", "password": PASSWORD, "name": "Ada"})).await;
+    let response = app
+        .post_json("/api/auth/signup", &json!({"email": "  Ada@Example.COM ", "password": PASSWORD, "name": "Ada"}))
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
@@ -42,7 +44,8 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
 
     // Reuse of the spent token: refused, and the whole session dies with it.
     expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-    let message = expect_error(app.get_with("/api/me", &second.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let message =
+        expect_error(app.get_with("/api/me", &second.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_eq!(message, "session revoked");
     expect_error(app.refresh(&second.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
 
@@ -55,7 +58,8 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
     expect_error(app.refresh(&third.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
 
     let pool = db.pool().await;
-    let (live,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL").fetch_one(&pool).await.unwrap();
+    let (live,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL").fetch_one(&pool).await.unwrap();
     assert_eq!(live, 0, "both sessions revoked in the database");
     let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1")
         .bind(&third.refresh)
@@ -72,13 +76,28 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password(backend: Ba
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[])).await;
     app.signed_up("grace@example.com").await;
-    let wrong = expect_error(app.login("grace@example.com", "not the password").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let unknown = expect_error(app.login("nobody@example.com", "not the password").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let wrong = expect_error(
+        app.login("grace@example.com", "not the password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = expect_error(
+        app.login("nobody@example.com", "not the password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
     assert_eq!(wrong, unknown, "an unknown email is indistinguishable");
     let ok = app.login(" GRACE@example.com", PASSWORD).await;
     assert_eq!(ok.status(), StatusCode::OK, "emails compare after trimming and lowercasing");
     // Passwords are never trimmed.
-    expect_error(app.login("grace@example.com", &format!(" {PASSWORD}")).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    expect_error(
+        app.login("grace@example.com", &format!(" {PASSWORD}")).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -125,13 +144,25 @@ async fn sessions_can_be_listed_and_revoked_one_by_one(backend: Backend) {
     let laptop_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_string();
 
     // Someone else's session, or one that does not exist: 404, and nothing changes.
-    let foreign = app.client.delete(app.url(&format!("/api/sessions/{laptop_id}"))).bearer_auth(&other.access).send().await.unwrap();
+    let foreign = app
+        .client
+        .delete(app.url(&format!("/api/sessions/{laptop_id}")))
+        .bearer_auth(&other.access)
+        .send()
+        .await
+        .unwrap();
     expect_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
     let missing = app.client.delete(app.url("/api/sessions/nope")).bearer_auth(&phone.access).send().await.unwrap();
     expect_error(missing, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(app.get_with("/api/me", &laptop.access).await.status(), StatusCode::OK);
 
-    let revoked = app.client.delete(app.url(&format!("/api/sessions/{laptop_id}"))).bearer_auth(&phone.access).send().await.unwrap();
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/sessions/{laptop_id}")))
+        .bearer_auth(&phone.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     expect_error(app.get_with("/api/me", &laptop.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     expect_error(app.refresh(&laptop.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
@@ -153,9 +184,18 @@ async fn password_change_revokes_every_other_session(backend: Backend) {
             .send()
     };
 
-    expect_error(change("wrong password", "a new password").await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    expect_error(
+        change("wrong password", "a new password").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
     expect_error(change(PASSWORD, "short").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
-    assert_eq!(app.get_with("/api/me", &elsewhere.access).await.status(), StatusCode::OK, "failed changes change nothing");
+    assert_eq!(
+        app.get_with("/api/me", &elsewhere.access).await.status(),
+        StatusCode::OK,
+        "failed changes change nothing"
+    );
 
     assert_eq!(change(PASSWORD, "a new password").await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_with("/api/me", &here.access).await.status(), StatusCode::OK, "the calling session stays");

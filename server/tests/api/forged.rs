@@ -75,15 +75,31 @@ async fn forged_tokens_are_refused_with_their_reason(backend: Backend) {
         jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(public_x.as_bytes())).unwrap()
     };
     let cases: Vec<(&str, String, &str)> = vec![
-        ("alg none", format!("{}.{}.", b64(header_with("alg", json!("none")).to_string().as_bytes()), parts[1]), "algorithm not allowed"),
+        (
+            "alg none",
+            format!("{}.{}.", b64(header_with("alg", json!("none")).to_string().as_bytes()), parts[1]),
+            "algorithm not allowed",
+        ),
         ("HS256 keyed with the public key", hs256, "algorithm not allowed"),
-        ("role edited to admin", format!("{}.{}.{}", parts[0], b64(with("role", json!("admin")).to_string().as_bytes()), parts[2]), "signature does not verify"),
+        (
+            "role edited to admin",
+            format!("{}.{}.{}", parts[0], b64(with("role", json!("admin")).to_string().as_bytes()), parts[2]),
+            "signature does not verify",
+        ),
         ("signature stripped", format!("{}.{}.", parts[0], parts[1]), "signature does not verify"),
         ("another key using our kid", sign(&header, &claims, &theirs), "signature does not verify"),
         ("unknown kid", sign(&header_with("kid", json!("not-ours")), &claims, &ours), "unknown key id"),
         ("typ JWT", sign(&header_with("typ", json!("JWT")), &claims, &ours), "token type must be at+jwt"),
-        ("crit", sign(&header_with("crit", json!(["exp"])), &claims, &ours), "critical header parameters are not supported"),
-        ("embedded jwk", sign(&header_with("jwk", json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})), &claims, &ours), "header parameter not allowed (jku, jwk, x5u, x5c)"),
+        (
+            "crit",
+            sign(&header_with("crit", json!(["exp"])), &claims, &ours),
+            "critical header parameters are not supported",
+        ),
+        (
+            "embedded jwk",
+            sign(&header_with("jwk", json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})), &claims, &ours),
+            "header parameter not allowed (jku, jwk, x5u, x5c)",
+        ),
         ("expired", sign(&header, &with("exp", json!(now - 120)), &ours), "token expired"),
         ("nbf in the future", sign(&header, &with("nbf", json!(now + 3600)), &ours), "token not yet valid"),
         ("iat in the future", sign(&header, &with("iat", json!(now + 3600)), &ours), "token issued in the future"),
@@ -92,13 +108,25 @@ async fn forged_tokens_are_refused_with_their_reason(backend: Backend) {
         ("exp missing", sign(&header, &without("exp"), &ours), "claims missing or of the wrong type"),
         ("sid missing", sign(&header, &without("sid"), &ours), "claims missing or of the wrong type"),
         ("sub a number", sign(&header, &with("sub", json!(1)), &ours), "claims missing or of the wrong type"),
-        ("exp a float", sign(&header, &with("exp", json!(now as f64 + 900.5)), &ours), "claims missing or of the wrong type"),
-        ("unknown session", sign(&header, &with("sid", json!("00000000-0000-0000-0000-000000000000")), &ours), "session revoked"),
+        (
+            "exp a float",
+            sign(&header, &with("exp", json!(now as f64 + 900.5)), &ours),
+            "claims missing or of the wrong type",
+        ),
+        (
+            "unknown session",
+            sign(&header, &with("sid", json!("00000000-0000-0000-0000-000000000000")), &ours),
+            "session revoked",
+        ),
         ("garbage", "abc.def".to_string(), "token is not a compact JWS"),
     ];
     for (what, token, reason) in cases {
         let response = app.get_with("/api/me", &token).await;
-        assert_eq!(response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some(r#"Bearer error="invalid_token""#), "{what}");
+        assert_eq!(
+            response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
+            Some(r#"Bearer error="invalid_token""#),
+            "{what}"
+        );
         let message = expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
         assert_eq!(message, reason, "{what}");
     }

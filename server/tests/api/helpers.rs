@@ -44,7 +44,9 @@ impl TestDb {
                 let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url())).await.expect(
                     "PostgreSQL must answer on 127.0.0.1:5432 (TEST_POSTGRES_URL overrides); scripts/test starts it",
                 );
-                sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+                sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap();
                 TestDb { url: format!("{}/{name}", postgres_base_url()), backend, dir: None, name }
             }
         }
@@ -69,8 +71,14 @@ impl Drop for TestDb {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     use sqlx::Connection;
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url())).await {
-                        let _ = sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    if let Ok(mut admin) =
+                        sqlx::PgConnection::connect(&format!("{}/postgres", postgres_base_url())).await
+                    {
+                        let _ = sqlx::Executor::execute(
+                            &mut admin,
+                            sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                        )
+                        .await;
                     }
                 });
             })
@@ -217,7 +225,11 @@ impl From<Value> for Tokens {
 pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(response.status(), status, "status");
     assert!(
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")),
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json")),
         "error bodies are JSON"
     );
     let body: Value = response.json().await.unwrap();

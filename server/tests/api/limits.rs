@@ -14,7 +14,8 @@ async fn failed_logins_throttle_the_email_even_across_restarts(backend: Backend)
     let app = TestApp::start(config()).await;
     app.signed_up("tess@example.com").await;
     for _ in 0..5 {
-        expect_error(app.login("tess@example.com", "guess").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        expect_error(app.login("tess@example.com", "guess").await, StatusCode::UNAUTHORIZED, "invalid_credentials")
+            .await;
     }
     let throttled = app.login("tess@example.com", PASSWORD).await;
     let retry: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -32,7 +33,8 @@ async fn failed_logins_throttle_the_email_even_across_restarts(backend: Backend)
     app.stop().await;
 
     let restarted = TestApp::start(config()).await;
-    expect_error(restarted.login("tess@example.com", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    expect_error(restarted.login("tess@example.com", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        .await;
     restarted.stop().await;
 }
 
@@ -70,7 +72,11 @@ async fn requests_per_client_ip_are_limited(backend: Backend) {
 
     // Behind a trusted proxy, each forwarded client has its own budget.
     let db = TestDb::new(backend).await;
-    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "3"), ("AUTH_TRUSTED_PROXIES", "127.0.0.1")])).await;
+    let app = TestApp::start(test_config(
+        &db.url,
+        &[("AUTH_RATE_LIMIT_PER_MIN", "3"), ("AUTH_TRUSTED_PROXIES", "127.0.0.1")],
+    ))
+    .await;
     let attempt = |forwarded: &'static str| login_forwarded_for(&app, forwarded);
     at_start_of_a_minute_window().await;
     for _ in 0..3 {

@@ -44,7 +44,8 @@ async fn parallel_refreshes_yield_at_most_one_successor(backend: Backend) {
     assert!(winners <= 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
     let pool = db.pool().await;
-    let (unspent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL").fetch_one(&pool).await.unwrap();
+    let (unspent,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL").fetch_one(&pool).await.unwrap();
     assert!(unspent <= 1, "at most one live successor, found {unspent}");
     app.stop().await;
 }

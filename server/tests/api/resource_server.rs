@@ -15,7 +15,11 @@ use crate::helpers::*;
 fn example_binary() -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_tokenflow"));
     let path = bin.parent().unwrap().join("examples").join("resource_server");
-    assert!(path.exists(), "{} is missing: run `cargo test` at the workspace root, which builds the examples", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` at the workspace root, which builds the examples",
+        path.display()
+    );
     path
 }
 
@@ -34,7 +38,8 @@ async fn a_third_party_verifies_tokens_with_only_the_jwks() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    eventually(10, "the resource server starts", async || client.get(format!("{base}/healthz")).send().await.is_ok()).await;
+    eventually(10, "the resource server starts", async || client.get(format!("{base}/healthz")).send().await.is_ok())
+        .await;
     let protected = async |token: Option<&str>| {
         let mut request = client.get(format!("{base}/protected"));
         if let Some(token) = token {

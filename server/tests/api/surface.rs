@@ -20,28 +20,75 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing(backend: Backend)
         async move { app.post_json("/api/auth/signup", &body).await }
     };
 
-    expect_error(signup(json!({"email": "not-an-email", "password": PASSWORD})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_email").await;
-    expect_error(signup(json!({"email": "zoë@example.com", "password": PASSWORD})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_email").await;
+    expect_error(
+        signup(json!({"email": "not-an-email", "password": PASSWORD})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_email",
+    )
+    .await;
+    expect_error(
+        signup(json!({"email": "zoë@example.com", "password": PASSWORD})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_email",
+    )
+    .await;
     let long = format!("{}@example.com", "a".repeat(250));
-    expect_error(signup(json!({"email": long, "password": PASSWORD})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_email").await;
-    expect_error(signup(json!({"email": "a@example.com", "password": "1234567"})).await, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
-    expect_error(signup(json!({"email": "a@example.com", "password": "x".repeat(129)})).await, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
-    let missing = expect_error(signup(json!({"email": "a@example.com"})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    expect_error(
+        signup(json!({"email": long, "password": PASSWORD})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_email",
+    )
+    .await;
+    expect_error(
+        signup(json!({"email": "a@example.com", "password": "1234567"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak_password",
+    )
+    .await;
+    expect_error(
+        signup(json!({"email": "a@example.com", "password": "x".repeat(129)})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak_password",
+    )
+    .await;
+    let missing = expect_error(
+        signup(json!({"email": "a@example.com"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
     assert!(missing.contains("password"), "{missing}");
-    let typed = expect_error(signup(json!({"email": "a@example.com", "password": 12345678})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let typed = expect_error(
+        signup(json!({"email": "a@example.com", "password": 12345678})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
     assert!(!typed.contains("12345678"), "a password is never echoed: {typed}");
 
     let raw = |body: &'static str, content_type: &'static str| {
         app.client.post(app.url("/api/auth/signup")).header("content-type", content_type).body(body).send()
     };
-    expect_error(raw("{not json", "application/json").await.unwrap(), StatusCode::BAD_REQUEST, "malformed_request").await;
-    expect_error(raw(r#"{"email":"a@example.com","password":"x"}"#, "text/plain").await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    expect_error(raw("{not json", "application/json").await.unwrap(), StatusCode::BAD_REQUEST, "malformed_request")
+        .await;
+    expect_error(
+        raw(r#"{"email":"a@example.com","password":"x"}"#, "text/plain").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     let big = json!({"email": "a@example.com", "password": PASSWORD, "name": "x".repeat(17 * 1024)});
     expect_error(signup(big.clone()).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     // Chunked, with no Content-Length to refuse up front.
     let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(big.to_string().into_bytes())]);
-    let chunked = app.client.post(app.url("/api/auth/signup")).header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    let chunked = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
     expect_error(chunked, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     let pool = db.pool().await;
@@ -49,10 +96,25 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing(backend: Backend)
     assert_eq!(users, 0, "no bad request created anything");
 
     app.signed_up("dup@example.com").await;
-    expect_error(signup(json!({"email": " DUP@example.com", "password": PASSWORD})).await, StatusCode::CONFLICT, "email_taken").await;
+    expect_error(
+        signup(json!({"email": " DUP@example.com", "password": PASSWORD})).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    )
+    .await;
 
-    expect_error(app.client.get(app.url("/api/nothing-here")).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
-    expect_error(app.client.delete(app.url("/api/me")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    expect_error(
+        app.client.get(app.url("/api/nothing-here")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.client.delete(app.url("/api/me")).send().await.unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 
     // Security headers on the API and on pages.
     let api = app.client.get(app.url("/healthz")).send().await.unwrap();
@@ -84,16 +146,28 @@ async fn keys_persist_across_restarts(backend: Backend) {
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str(), key["use"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA"), Some("sig")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str(), key["use"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"), Some("sig"))
+    );
     assert!(key.get("d").is_none(), "never a private part");
-    assert_eq!(key["kid"].as_str().unwrap(), tokenflow::keys::thumbprint(key["x"].as_str().unwrap()), "kid is the RFC 7638 thumbprint");
+    assert_eq!(
+        key["kid"].as_str().unwrap(),
+        tokenflow::keys::thumbprint(key["x"].as_str().unwrap()),
+        "kid is the RFC 7638 thumbprint"
+    );
     let tokens = app.signed_up("kim@example.com").await;
     app.stop().await;
 
     let again = TestApp::start(test_config(&db.url, &[])).await;
-    let jwks_again: Value = again.client.get(again.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks_again: Value =
+        again.client.get(again.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(jwks_again, jwks, "same key after a restart");
-    assert_eq!(again.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK, "issued tokens survive a restart");
+    assert_eq!(
+        again.get_with("/api/me", &tokens.access).await.status(),
+        StatusCode::OK,
+        "issued tokens survive a restart"
+    );
     again.stop().await;
 }
 
@@ -122,7 +196,8 @@ async fn server_functions_check_the_bearer_token_like_the_rest_api(backend: Back
     let app = TestApp::start(test_config(&db.url, &[])).await;
     let user = app.signed_up("fn@example.com").await;
     let call = |path: &str, token: Option<&str>| {
-        let mut request = app.client.post(app.url(path)).header("content-type", "application/x-www-form-urlencoded").body("");
+        let mut request =
+            app.client.post(app.url(path)).header("content-type", "application/x-www-form-urlencoded").body("");
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

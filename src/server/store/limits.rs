@@ -12,7 +12,12 @@ pub async fn record_login_failure<'e>(db: impl AnyExecutor<'e>, email: &str, now
 }
 
 /// Times of the newest `limit` failures for `email` after `since`, newest first.
-pub async fn recent_login_failures<'e>(db: impl AnyExecutor<'e>, email: &str, since: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn recent_login_failures<'e>(
+    db: impl AnyExecutor<'e>,
+    email: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT failed_at FROM login_failures WHERE email = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3",
     )

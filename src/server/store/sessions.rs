@@ -49,15 +49,13 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
 
 #[tracing::instrument(skip_all, fields(session_id = %id))]
 pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id, user_id, created_at, last_used_at, user_agent, revoked_at FROM sessions WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    sqlx::query("SELECT id, user_id, created_at, last_used_at, user_agent, revoked_at FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// The user's sessions that are neither revoked nor expired, newest first.
@@ -74,7 +72,12 @@ pub async fn list_live<'e>(db: impl AnyExecutor<'e>, user_id: &str, now: i64) ->
 }
 
 /// Extend a live session on refresh. `None` when it is revoked, expired or gone.
-pub async fn touch<'e>(db: impl AnyExecutor<'e>, id: &str, now: i64, expires_at: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn touch<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE sessions SET last_used_at = $1, expires_at = $2 \
          WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id",
@@ -91,20 +94,23 @@ pub async fn touch<'e>(db: impl AnyExecutor<'e>, id: &str, now: i64, expires_at:
 /// revoking is idempotent.
 #[tracing::instrument(skip_all, fields(session_id = %id))]
 pub async fn revoke<'e>(db: impl AnyExecutor<'e>, id: &str, user_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(user_id)
-    .execute(db)
-    .await?;
+    let done = sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3")
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Revoke every live session of a user but `keep`; returns the ids revoked.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-pub async fn revoke_others<'e>(db: impl AnyExecutor<'e>, user_id: &str, keep: &str, now: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn revoke_others<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id",
     )
@@ -118,10 +124,7 @@ pub async fn revoke_others<'e>(db: impl AnyExecutor<'e>, user_id: &str, keep: &s
 
 /// Sessions revoked at or after `since`: what other instances may have revoked.
 pub async fn revoked_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id FROM sessions WHERE revoked_at >= $1")
-        .bind(since)
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query("SELECT id FROM sessions WHERE revoked_at >= $1").bind(since).fetch_all(db).await?;
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
@@ -145,7 +148,11 @@ pub async fn insert_refresh<'e>(
 
 /// Spend a live refresh token, atomically: of any number of concurrent calls with one token,
 /// exactly one gets its session id; the conditional UPDATE is the lock.
-pub async fn spend_refresh<'e>(db: impl AnyExecutor<'e>, token_hash: &str, now: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn spend_refresh<'e>(
+    db: impl AnyExecutor<'e>,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE refresh_tokens SET spent_at = $1 \
          WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id",
@@ -169,9 +176,6 @@ pub async fn find_spent_refresh<'e>(db: impl AnyExecutor<'e>, token_hash: &str) 
 
 /// The user id of a session, if any.
 pub async fn user_of<'e>(db: impl AnyExecutor<'e>, session_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id).fetch_optional(db).await?;
     row.map(|r| r.try_get("user_id")).transpose()
 }

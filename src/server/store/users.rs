@@ -45,38 +45,53 @@ pub async fn insert<'e>(
     role: Role,
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(email)
-    .bind(name)
-    .bind(password_hash)
-    .bind(role.as_str())
-    .bind(created_at)
-    .execute(db)
-    .await?;
+    sqlx::query("INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(email)
+        .bind(name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(created_at)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn find_by_email<'e>(db: impl AnyExecutor<'e>, email: &str) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email = $1")).bind(email).fetch_optional(db).await?.as_ref().map(from_row).transpose()
+    sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn find_by_id<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id).fetch_optional(db).await?.as_ref().map(from_row).transpose()
+    sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// Every user, oldest first.
 pub async fn list<'e>(db: impl AnyExecutor<'e>) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email")).fetch_all(db).await?;
+    let rows =
+        sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email")).fetch_all(db).await?;
     rows.iter().map(|r| from_row(r).map(|rec| rec.user)).collect()
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
-pub async fn set_password_hash<'e>(db: impl AnyExecutor<'e>, id: &str, password_hash: &str) -> Result<bool, sqlx::Error> {
+pub async fn set_password_hash<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(password_hash)
         .bind(id)

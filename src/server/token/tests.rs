@@ -91,14 +91,19 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
     let (got, kid) = verify(&token, f.ring.keys(), &policy(), now).unwrap();
     assert_eq!(got, claims);
     assert_eq!(kid, f.kid);
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header, json!({"alg": "EdDSA", "typ": "at+jwt", "kid": f.kid}));
 }
 
 #[test]
 fn alg_none_is_refused() {
     let f = fixture();
-    let unsigned = format!("{}.{}.", b64(json!({"alg": "none", "typ": "at+jwt", "kid": f.kid}).to_string().as_bytes()), b64(now_claims().to_string().as_bytes()));
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "at+jwt", "kid": f.kid}).to_string().as_bytes()),
+        b64(now_claims().to_string().as_bytes())
+    );
     assert_eq!(check_now(&f, &unsigned), Err(TokenError::AlgorithmNotAllowed));
 }
 
@@ -109,7 +114,8 @@ fn hs256_signed_with_the_public_key_is_refused() {
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("at+jwt".into());
     header.kid = Some(f.kid.clone());
-    let forged = jsonwebtoken::encode(&header, &now_claims(), &EncodingKey::from_secret(f.public_x.as_bytes())).unwrap();
+    let forged =
+        jsonwebtoken::encode(&header, &now_claims(), &EncodingKey::from_secret(f.public_x.as_bytes())).unwrap();
     assert_eq!(check_now(&f, &forged), Err(TokenError::AlgorithmNotAllowed));
 }
 
@@ -140,7 +146,12 @@ fn crit_is_refused() {
 #[test]
 fn key_references_in_the_header_are_refused_not_followed() {
     let f = fixture();
-    for (name, value) in [("jku", json!("https://evil.test/jwks")), ("jwk", json!({"kty": "OKP"})), ("x5u", json!("https://evil.test")), ("x5c", json!(["MII"]))] {
+    for (name, value) in [
+        ("jku", json!("https://evil.test/jwks")),
+        ("jwk", json!({"kty": "OKP"})),
+        ("x5u", json!("https://evil.test")),
+        ("x5c", json!(["MII"])),
+    ] {
         let mut h = header(&f);
         h[name] = value;
         assert_eq!(check_now(&f, &token(&f, &h, &now_claims())), Err(TokenError::ForeignKeyReference), "{name}");

@@ -39,10 +39,10 @@ pub fn Inspector(jwks: JwksResource) -> impl IntoView {
     let edited = RwSignal::new(false);
     // Follow the session's current token until the person pastes their own.
     Effect::new(move |_| {
-        if let SessionState::SignedIn(s) = session.state() {
-            if !edited.get_untracked() {
-                token.set(s.access_token);
-            }
+        if let SessionState::SignedIn(s) = session.state()
+            && !edited.get_untracked()
+        {
+            token.set(s.access_token);
         }
     });
     let use_mine = move |_| {
@@ -65,7 +65,12 @@ pub fn Inspector(jwks: JwksResource) -> impl IntoView {
             None => ("waiting", "Fetching /.well-known/jwks.json…".to_string()),
             Some(Err(e)) => ("refused", format!("Could not fetch the JWKS: {e}")),
             Some(Ok(keys)) => match verify_signature(&t, &keys) {
-                Verdict::Valid { kid } => ("done", format!("Signature valid: verified in this browser with the public key {kid} from the JWKS. Anyone can check this; only the server's private key could have produced it.")),
+                Verdict::Valid { kid } => (
+                    "done",
+                    format!(
+                        "Signature valid: verified in this browser with the public key {kid} from the JWKS. Anyone can check this; only the server's private key could have produced it."
+                    ),
+                ),
                 Verdict::Invalid(reason) => ("refused", format!("Signature invalid: {reason}.")),
             },
         }

@@ -39,7 +39,8 @@ pub type JwksResource = LocalResource<Result<Jwks, String>>;
 async fn fetch_jwks() -> Result<Jwks, String> {
     #[cfg(feature = "hydrate")]
     {
-        let response = gloo_net::http::Request::get("/.well-known/jwks.json").send().await.map_err(|e| e.to_string())?;
+        let response =
+            gloo_net::http::Request::get("/.well-known/jwks.json").send().await.map_err(|e| e.to_string())?;
         response.json::<Jwks>().await.map_err(|e| e.to_string())
     }
     #[cfg(not(feature = "hydrate"))]
@@ -76,7 +77,10 @@ fn Controls() -> impl IntoView {
                             Outcome::Refused,
                             vec![
                                 ("Answer", format!("{} {}: {}", e.status, e.error, e.message)),
-                                ("Meaning", "authentication failed: no token, so the server does not know who you are".into()),
+                                (
+                                    "Meaning",
+                                    "authentication failed: no token, so the server does not know who you are".into(),
+                                ),
                             ],
                         );
                     }
@@ -85,7 +89,8 @@ fn Controls() -> impl IntoView {
             busy.set(false);
         });
     };
-    move || match session.state() {
+    move || {
+        match session.state() {
         SessionState::SignedIn(_) => view! {
             <section class="card controls" aria-label="Try it">
                 <h2>"Try it"</h2>
@@ -103,6 +108,7 @@ fn Controls() -> impl IntoView {
             </section>
         }.into_any(),
         SessionState::Unknown => view! { <p class="placeholder">"Checking your session…"</p> }.into_any(),
+    }
     }
 }
 

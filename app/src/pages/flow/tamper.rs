@@ -17,13 +17,16 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
     let results = RwSignal::new(HashMap::<&'static str, Result<String, ApiFailure>>::new());
     let busy = RwSignal::new(false);
     let lab = Memo::new(move |_| {
-        let SessionState::SignedIn(s) = session.state() else { return Err("Log in to forge from your own token.".to_string()) };
+        let SessionState::SignedIn(s) = session.state() else {
+            return Err("Log in to forge from your own token.".to_string());
+        };
         let keys = match jwks.get() {
             Some(Ok(keys)) => keys,
             Some(Err(e)) => return Err(format!("Could not fetch the JWKS: {e}")),
             None => return Err("Fetching the public key…".to_string()),
         };
-        let kid = tokenflow::inspect::decode(&s.access_token).ok().and_then(|d| d.header["kid"].as_str().map(str::to_string));
+        let kid =
+            tokenflow::inspect::decode(&s.access_token).ok().and_then(|d| d.header["kid"].as_str().map(str::to_string));
         let x = keys.keys.iter().find(|k| Some(&k.kid) == kid.as_ref()).map(|k| k.x.clone()).unwrap_or_default();
         forgeries(&s.access_token, &x, now())
     });

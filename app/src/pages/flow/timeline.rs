@@ -10,7 +10,8 @@ pub fn ticking_now() -> ReadSignal<i64> {
     let (current, set_current) = signal(now());
     #[cfg(feature = "hydrate")]
     {
-        if let Ok(handle) = set_interval_with_handle(move || set_current.set(now()), std::time::Duration::from_secs(1)) {
+        if let Ok(handle) = set_interval_with_handle(move || set_current.set(now()), std::time::Duration::from_secs(1))
+        {
             on_cleanup(move || handle.clear());
         }
     }
