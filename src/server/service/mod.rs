@@ -1,0 +1,240 @@
+//! [`AuthService`]: every auth decision, in one place. REST handlers, server functions and
+//! CLI commands are thin adapters over it. This module holds the service and the token check;
+//! [`accounts`] the credential and session flows; [`keyring`] the keys and the background
+//! refresh of what other instances change.
+
+mod accounts;
+mod keyring;
+
+use accounts::random_bytes;
+use keyring::{background, load_ring};
+
+pub use keyring::rotate_keys;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::cache::{CachedSession, SessionCache};
+use crate::claims::Claims;
+use crate::dto::{Role, User};
+use crate::error::{AuthError, TokenError};
+use crate::keys::{Jwks, KeyMaterial, KeyRing};
+use crate::password::PasswordHasher;
+use crate::settings::AuthSettings;
+use crate::store::{Db, sessions, users};
+use crate::throttle;
+use crate::time::now;
+use crate::token::{self, Policy, TokenCache};
+
+/// Unknown `kid`s trigger a key reload at most this often (a rotation on another instance).
+const KEY_RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Who is calling: a verified token and the live session behind it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub claims: Arc<Claims>,
+    pub user: Arc<User>,
+    /// The key that verified the token.
+    pub kid: String,
+    pub check: TokenCheck,
+}
+
+/// How the token was checked, for `Server-Timing` and the flow view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCheck {
+    /// `true` when the verified-token cache answered instead of an Ed25519 verify.
+    pub cached: bool,
+    /// Signature (or cache) plus claims plus session, all of it.
+    pub took: Duration,
+}
+
+/// Where signing keys come from.
+enum KeySource {
+    Database,
+    /// `AUTH_SIGNING_KEY_FILE`: one operator-managed key. // a secret: never logged.
+    Pem(String),
+}
+
+struct Inner {
+    db: Db,
+    settings: AuthSettings,
+    policy: Policy,
+    key_source: KeySource,
+    ring: RwLock<Arc<KeyRing>>,
+    last_key_reload: Mutex<Instant>,
+    tokens: TokenCache,
+    sessions: SessionCache,
+    hasher: PasswordHasher,
+    /// Verified against when the email is unknown, so that costs what a wrong password costs.
+    dummy_hash: String,
+}
+
+/// A result and what its password hashing cost, for `Server-Timing` and the flow view.
+#[derive(Debug)]
+pub struct Timed<T> {
+    pub value: T,
+    pub argon2: Duration,
+}
+
+/// Cheap to clone; one per process (or per test server).
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+impl AuthService {
+    /// Validate settings, start the hashing pool, load (or create) the key ring, and start the
+    /// background refresh of revocations and keys.
+    ///
+    /// # Errors
+    /// A reason to refuse to start: nonsensical settings, an unusable key file, a database error.
+    pub async fn start(db: Db, settings: AuthSettings, signing_key_pem: Option<String>) -> Result<AuthService, String> {
+        settings.validate()?;
+        let hasher = PasswordHasher::start(settings.hash_workers, settings.hash_queue)
+            .map_err(|e| format!("starting hash workers: {e}"))?;
+        let key_source = match signing_key_pem {
+            Some(pem) => {
+                KeyMaterial::from_pem(&pem).map_err(|e| format!("AUTH_SIGNING_KEY_FILE: {e}"))?;
+                KeySource::Pem(pem)
+            }
+            None => KeySource::Database,
+        };
+        let ring = load_ring(&db, &settings, &key_source).await?;
+        let random = URL_SAFE_NO_PAD.encode(random_bytes().map_err(|e| e.to_string())?);
+        let (dummy_hash, _) = hasher.hash(random).await.map_err(|e| e.to_string())?;
+        let policy = Policy {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway_secs: settings.leeway_secs,
+        };
+        let inner = Arc::new(Inner {
+            tokens: TokenCache::new(settings.token_cache_capacity),
+            sessions: SessionCache::new(settings.token_cache_capacity),
+            ring: RwLock::new(Arc::new(ring)),
+            // So that the first unknown `kid` may reload at once.
+            last_key_reload: Mutex::new(
+                Instant::now().checked_sub(KEY_RELOAD_MIN_INTERVAL).unwrap_or_else(Instant::now),
+            ),
+            db,
+            settings,
+            policy,
+            key_source,
+            hasher,
+            dummy_hash,
+        });
+        tokio::spawn(background(Arc::downgrade(&inner)));
+        Ok(AuthService { inner })
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.inner.settings
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        self.inner.ring.read().map_or_else(|e| Arc::clone(&e.into_inner()), |r| Arc::clone(&r))
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> Jwks {
+        self.ring().jwks()
+    }
+
+    /// `true` when the database answers.
+    pub async fn ready(&self) -> bool {
+        self.inner.db.ping().await
+    }
+
+    /// Count a request of `client` (e.g. an IP) against the per-minute limit.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] beyond the limit.
+    pub async fn rate_limit(&self, client: &str) -> Result<(), AuthError> {
+        let s = &self.inner.settings;
+        throttle::check_rate(&self.inner.db, &format!("auth:{client}"), s.rate_limit_per_min, now()).await
+    }
+
+    /// Verify a bearer token: header, signature, claims, then the session, from memory.
+    ///
+    /// # Errors
+    /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] with the reason.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
+        let token = bearer.ok_or(AuthError::MissingToken)?;
+        let started = Instant::now();
+        let now = now();
+        let inner = &self.inner;
+        let cached = inner.tokens.get(token, &inner.policy, now);
+        let from_cache = cached.is_some();
+        let (claims, kid) = match cached {
+            Some(hit) => hit?,
+            None => {
+                let mut verified = token::verify(token, self.ring().keys(), &inner.policy, now);
+                if verified == Err(TokenError::UnknownKeyId) && self.reload_keys_if_due().await {
+                    verified = token::verify(token, self.ring().keys(), &inner.policy, now);
+                }
+                let (claims, kid) = verified?;
+                let claims = Arc::new(claims);
+                inner.tokens.insert(token, Arc::clone(&claims), kid.clone(), now);
+                (claims, kid)
+            }
+        };
+        let db = &inner.db;
+        let session = inner.sessions.get_or_load(&claims.sid, || load_session(db, &claims.sid)).await?;
+        let session = session.ok_or(TokenError::SessionRevoked)?;
+        if session.user.id != claims.sub {
+            return Err(TokenError::UnknownUser.into());
+        }
+        if session.is_revoked() {
+            return Err(TokenError::SessionRevoked.into());
+        }
+        let check = TokenCheck { cached: from_cache, took: started.elapsed() };
+        Ok(Identity { claims, user: Arc::clone(&session.user), kid, check })
+    }
+
+    /// 403 unless the token's role is `role` (or admin, which may do everything).
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientRole`].
+    pub fn authorize(&self, who: &Identity, role: Role) -> Result<(), AuthError> {
+        if who.claims.role == role || who.claims.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientRole(role))
+        }
+    }
+
+    /// Reload the key ring from the database if the last reload is old enough.
+    async fn reload_keys_if_due(&self) -> bool {
+        {
+            let Ok(mut last) = self.inner.last_key_reload.lock() else { return false };
+            if last.elapsed() < KEY_RELOAD_MIN_INTERVAL {
+                return false;
+            }
+            *last = Instant::now();
+        }
+        self.inner.reload_keys().await.is_ok()
+    }
+}
+
+impl Inner {
+    async fn reload_keys(&self) -> Result<(), String> {
+        let ring = load_ring(&self.db, &self.settings, &self.key_source).await?;
+        self.tokens.retain_keys(ring.keys());
+        if let Ok(mut current) = self.ring.write() {
+            *current = Arc::new(ring);
+        }
+        Ok(())
+    }
+}
+
+async fn load_session(db: &Db, sid: &str) -> Result<Option<CachedSession>, AuthError> {
+    let Some(row) = sessions::find(&db.pool, sid).await? else { return Ok(None) };
+    let Some(user) = users::find_by_id(&db.pool, &row.user_id).await? else { return Ok(None) };
+    Ok(Some(CachedSession::new(user.user, row.revoked)))
+}
