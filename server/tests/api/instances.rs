@@ -43,3 +43,25 @@ async fn a_logout_on_one_instance_is_refused_by_the_other_within_two_seconds(bac
     a.stop().await;
     b.stop().await;
 }
+
+/// With the poll slowed to a minute, only PostgreSQL's NOTIFY can carry a logout to the other
+/// instance within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_logout_reaches_other_instances_by_notify() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let slow_poll = || {
+        let mut config = test_config(&db.url, &[]);
+        config.auth.revocation_poll = Duration::from_secs(60);
+        config
+    };
+    let (a, b) = tokio::join!(TestApp::start(slow_poll()), TestApp::start(slow_poll()));
+    let tokens = a.signed_up("notify@example.com").await;
+    assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK);
+    assert_eq!(a.logout(&tokens.access).await.status(), StatusCode::NO_CONTENT);
+    eventually(2, "B refuses the logged-out token", async || {
+        b.get_with("/api/me", &tokens.access).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}

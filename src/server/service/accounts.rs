@@ -172,7 +172,7 @@ impl AuthService {
 
     async fn revoke(&self, sid: &str, user_id: &str) -> Result<bool, AuthError> {
         let found = sessions::revoke(&self.inner.db.pool, sid, user_id, now()).await?;
-        self.inner.sessions.mark_revoked([sid]);
+        self.inner.revoked(&[sid]).await;
         Ok(found)
     }
 
@@ -219,7 +219,7 @@ impl AuthService {
     /// Database unavailability.
     pub async fn revoke_other_sessions(&self, who: &Identity) -> Result<u64, AuthError> {
         let revoked = sessions::revoke_others(&self.inner.db.pool, &who.user.id, &who.claims.sid, now()).await?;
-        self.inner.sessions.mark_revoked(revoked.iter().map(String::as_str));
+        self.inner.revoked(&revoked.iter().map(String::as_str).collect::<Vec<_>>()).await;
         Ok(revoked.len() as u64)
     }
 
@@ -239,7 +239,7 @@ impl AuthService {
         }
         let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now()).await?;
         tx.commit().await?;
-        self.inner.sessions.mark_revoked(revoked.iter().map(String::as_str));
+        self.inner.revoked(&revoked.iter().map(String::as_str).collect::<Vec<_>>()).await;
         tracing::info!(revoked = revoked.len(), "password changed");
         Ok(())
     }

@@ -5,7 +5,6 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-
 use crate::keys::{KeyMaterial, KeyRing};
 use crate::settings::AuthSettings;
 use crate::store::keys::Origin;
@@ -79,6 +78,33 @@ pub(super) async fn background(inner: Weak<Inner>) {
             let keep = i64::try_from(inner.settings.login_window_secs.max(120)).unwrap_or(i64::MAX);
             if let Err(e) = limits::prune(&inner.db.pool, now() - keep).await {
                 tracing::warn!(error = %e, "pruning throttling counters failed");
+            }
+        }
+    }
+}
+
+/// Follow revocations announced by other instances (PostgreSQL LISTEN), so they take effect
+/// here within milliseconds instead of at the next poll. Reconnects by itself; what it misses
+/// while disconnected, the poll catches.
+pub(super) async fn listen_for_revocations(inner: Weak<Inner>) {
+    let Some(db) = inner.upgrade().map(|i| i.db.clone()) else { return };
+    let mut listener = match db.revocation_listener().await {
+        Ok(Some(listener)) => listener,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot LISTEN for revocations; relying on the poll");
+            return;
+        }
+    };
+    loop {
+        match listener.recv().await {
+            Ok(notification) => {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.sessions.mark_revoked(notification.payload().split(','));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation listener lost its connection; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

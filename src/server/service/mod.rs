@@ -7,7 +7,7 @@ mod accounts;
 mod keyring;
 
 use accounts::random_bytes;
-use keyring::{background, load_ring};
+use keyring::{background, listen_for_revocations, load_ring};
 
 pub use keyring::rotate_keys;
 
@@ -126,6 +126,7 @@ impl AuthService {
             dummy_hash,
         });
         tokio::spawn(background(Arc::downgrade(&inner)));
+        tokio::spawn(listen_for_revocations(Arc::downgrade(&inner)));
         Ok(AuthService { inner })
     }
 
@@ -223,6 +224,15 @@ impl AuthService {
 }
 
 impl Inner {
+    /// Sessions just revoked here: refuse them in this instance at once, and tell the others
+    /// (PostgreSQL NOTIFY; the poll catches whatever a notification misses).
+    async fn revoked(&self, sids: &[&str]) {
+        self.sessions.mark_revoked(sids.iter().copied());
+        if let Err(e) = self.db.notify_revoked(sids).await {
+            tracing::warn!(error = %e, "announcing revocations failed; other instances will see them at their next poll");
+        }
+    }
+
     async fn reload_keys(&self) -> Result<(), String> {
         let ring = load_ring(&self.db, &self.settings, &self.key_source).await?;
         self.tokens.retain_keys(ring.keys());

@@ -40,11 +40,23 @@ impl Backend {
 }
 
 /// The connection pool and what it talks to.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// For the PostgreSQL listener's own connection. // a secret: may hold a password.
+    url: String,
 }
+
+/// No URL: it may hold a password.
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// The PostgreSQL channel on which instances announce revoked sessions to each other.
+const REVOCATION_CHANNEL: &str = "tokenflow_revocations";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -79,7 +91,40 @@ impl Db {
             // PostgreSQL serialises concurrent migrators with an advisory lock.
             MIGRATOR.run(&pool).await?;
         }
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, url: url.to_string() })
+    }
+
+    /// Tell every instance sharing a PostgreSQL database, at once, that these sessions are
+    /// revoked (NOTIFY). On SQLite there is one instance and nothing to tell.
+    ///
+    /// # Errors
+    /// The database's; the caller may ignore it, since every instance also polls.
+    pub async fn notify_revoked(&self, sids: &[&str]) -> Result<(), sqlx::Error> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        // Payloads are limited to 8000 bytes; 100 ids of 36 characters fit.
+        for chunk in sids.chunks(100) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(REVOCATION_CHANNEL)
+                .bind(chunk.join(","))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A listener for [`Db::notify_revoked`], on PostgreSQL; `None` on SQLite.
+    ///
+    /// # Errors
+    /// When the listener's connection cannot be made.
+    pub async fn revocation_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, sqlx::Error> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(REVOCATION_CHANNEL).await?;
+        Ok(Some(listener))
     }
 
     /// `true` when the database answers a trivial query.
