@@ -74,6 +74,14 @@ pub fn server_timing(argon2: std::time::Duration) -> String {
     )
 }
 
+/// The `Server-Timing` value for a refresh: the rotation, one transaction.
+pub fn rotation_timing(took: std::time::Duration) -> String {
+    format!(
+        r#"refresh;dur={:.1};desc="refresh token spent and rotated in one transaction""#,
+        took.as_secs_f64() * 1000.0
+    )
+}
+
 /// The `Server-Timing` value for a token check: how long, and whether the signature was
 /// verified or the verified-token cache answered.
 pub fn token_timing(check: &crate::TokenCheck) -> String {

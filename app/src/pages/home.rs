@@ -36,7 +36,9 @@ pub fn Home() -> impl IntoView {
             <a class="button" href="/signup">"Sign up"</a>
             " "
             <a href="/login">"Log in"</a>
-            " and watch your own token do all of this."
+            " and watch your own token do all of this on "
+            <a href="/flow">"the live flow page"</a>
+            ", with a token inspector and a tamper lab."
         </p>
         <p class="hydration-check">
             <button on:click=move |_| set_clicks.update(|n| *n += 1)>"This page is interactive"</button>

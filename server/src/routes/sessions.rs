@@ -19,7 +19,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Authenticated(who): Authenticated,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     state.auth.revoke_session(&who, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(with_token_timing(&who, StatusCode::NO_CONTENT))
 }

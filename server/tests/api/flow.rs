@@ -23,6 +23,8 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
+    let timing = response.headers()["server-timing"].to_str().unwrap().to_string();
+    assert!(timing.starts_with("argon2id;dur=") && timing.contains("m=19456 t=2 p=1"), "{timing}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
@@ -33,11 +35,17 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
 
     let me = app.get_with("/api/me", &first.access).await;
     assert_eq!(me.status(), StatusCode::OK);
+    let timing = me.headers()["server-timing"].to_str().unwrap().to_string();
+    assert!(timing.starts_with("jwt;dur=") && timing.contains("Ed25519 signature verified"), "{timing}");
+    let again = app.get_with("/api/me", &first.access).await;
+    let timing = again.headers()["server-timing"].to_str().unwrap().to_string();
+    assert!(timing.contains("verified-token cache hit"), "a repeated token skips the signature: {timing}");
     assert_eq!(me.json::<Value>().await.unwrap(), first.user);
 
     let refreshed = app.refresh(&first.refresh).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     assert_eq!(refreshed.headers()["cache-control"], "no-store");
+    assert!(refreshed.headers()["server-timing"].to_str().unwrap().starts_with("refresh;dur="));
     let second = Tokens::from(refreshed.json::<Value>().await.unwrap());
     assert_ne!(second.refresh, first.refresh, "rotated");
     assert_eq!(app.get_with("/api/me", &second.access).await.status(), StatusCode::OK);
