@@ -22,18 +22,24 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokenflow::AuthService;
 use tokenflow::store::Db;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
+
+/// No request may hold a connection longer; the password queue drains far faster.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 use middleware::{body_limit, json_errors, security_headers, telemetry};
 pub use state::AppState;
 
@@ -75,6 +81,13 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(axum::middleware::from_fn(json_errors::ensure_json))
+        // A bug must not drop the connection or leak a backtrace: a panic becomes a plain 500,
+        // which `ensure_json` turns into the contract's JSON on API paths.
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(axum::middleware::from_fn(body_limit::declared_length))
         .layer(DefaultBodyLimit::max(body_limit::MAX_BODY_BYTES));
     let mut app = Router::new()
