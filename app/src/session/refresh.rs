@@ -8,8 +8,8 @@ use std::future::Future;
 use super::{Session, SessionState};
 use crate::api::ApiFailure;
 
-/// Run a protected call; on a 401 refresh once and retry; if that fails, sign out (protected
-/// pages then send the person to the login page).
+/// Run a protected call; on a 401 refresh once and retry. When the server refuses the refresh
+/// or the retry, sign out (protected pages then send the person to the login page).
 ///
 /// # Errors
 /// The call's own refusal, or the 401 that could not be cured.
@@ -30,8 +30,9 @@ where
                 session.sign_out_locally();
                 return Err(e);
             };
+            // A refused refresh (401) has signed out already; a throttled or unreachable server
+            // (429, 503, offline) is no reason to forget the session.
             if refresh_single_flight(session, current.refresh_token).await.is_err() {
-                session.sign_out_locally();
                 return Err(e);
             }
             let retried = call().await;
