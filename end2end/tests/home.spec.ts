@@ -50,3 +50,11 @@ test("the browser reaches the API on its own origin under the page's CSP", async
   expect(result.email).toMatch(/^e2e-\d+@example\.com$/);
   expect(problems).toEqual([]);
 });
+
+test("the OpenAPI document is served beside the app", async ({ request }) => {
+  const response = await request.get("/openapi.yaml");
+  expect(response.status()).toBe(200);
+  const text = await response.text();
+  expect(text).toContain("openapi: 3.1.0");
+  expect(text).toContain("/api/auth/refresh:");
+});

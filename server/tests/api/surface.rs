@@ -228,3 +228,36 @@ async fn server_functions_check_the_bearer_token_like_the_rest_api(backend: Back
     assert!(!body.to_string().contains("fn@example.com"), "no data in a refusal");
     app.stop().await;
 }
+
+/// The OpenAPI document (`public/openapi.yaml`, served at `/openapi.yaml`) lists every endpoint
+/// of the contract, and the server answers every one of them.
+#[tokio::test]
+async fn the_openapi_document_and_the_router_agree() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../public/openapi.yaml")).unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    let endpoints = [
+        ("POST", "/api/auth/signup", "/api/auth/signup"),
+        ("POST", "/api/auth/login", "/api/auth/login"),
+        ("POST", "/api/auth/refresh", "/api/auth/refresh"),
+        ("POST", "/api/auth/logout", "/api/auth/logout"),
+        ("POST", "/api/auth/password", "/api/auth/password"),
+        ("GET", "/api/sessions", "/api/sessions"),
+        ("DELETE", "/api/sessions/{id}", "/api/sessions/some-id"),
+        ("GET", "/api/me", "/api/me"),
+        ("GET", "/api/admin/users", "/api/admin/users"),
+        ("GET", "/.well-known/jwks.json", "/.well-known/jwks.json"),
+        ("GET", "/healthz", "/healthz"),
+        ("GET", "/readyz", "/readyz"),
+    ];
+    for (method, documented, concrete) in endpoints {
+        let section = doc.split(&format!("\n  {documented}:\n")).nth(1).unwrap_or_else(|| panic!("{documented} is not documented"));
+        let section = section.split("\n  /").next().unwrap_or_default();
+        assert!(section.contains(&format!("    {}:", method.to_lowercase())), "{method} {documented} is not documented");
+        let response = app.client.request(method.parse().unwrap(), app.url(concrete)).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {concrete}: {status} {body}");
+    }
+    app.stop().await;
+}
