@@ -109,6 +109,33 @@ pub fn record(step: Step, outcome: Outcome, facts: Vec<(&str, String)>) {
     flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: clock() });
 }
 
+/// Step 9 of the flow (and step 7 when the token was refused).
+pub fn record_outcome<T>(result: &Result<T, crate::api::ApiFailure>) {
+    match result {
+        Ok(_) => record(Step::Authorized, Outcome::Done, vec![("Answer", "200 OK: authenticated, and allowed".into())]),
+        Err(e) if e.status == 401 => {
+            record(Step::SignatureVerified, Outcome::Refused, vec![("Refused", e.message.clone())]);
+            record(
+                Step::Authorized,
+                Outcome::Refused,
+                vec![
+                    ("Answer", format!("401 {}: {}", e.error, e.message)),
+                    ("Meaning", "authentication failed: the server does not know who you are".into()),
+                ],
+            );
+        }
+        Err(e) if e.status == 403 => record(
+            Step::Authorized,
+            Outcome::Refused,
+            vec![
+                ("Answer", format!("403 {}: {}", e.error, e.message)),
+                ("Meaning", "authenticated, but not authorized: the role claim does not allow this".into()),
+            ],
+        ),
+        Err(_) => {}
+    }
+}
+
 /// Add (or replace) one fact of a step already recorded.
 pub fn add_fact(step: Step, name: &str, value: String) {
     flow().update(|f| {

@@ -23,7 +23,7 @@ where
         let _ = refresh_single_flight(session, current.refresh_token).await;
     }
     let first = call().await;
-    record_outcome(&first);
+    crate::flow::record_outcome(&first);
     match first {
         Err(e) if e.is_unauthorized() => {
             let Some(current) = super::storage::load() else {
@@ -36,41 +36,13 @@ where
                 return Err(e);
             }
             let retried = call().await;
-            record_outcome(&retried);
+            crate::flow::record_outcome(&retried);
             if retried.as_ref().is_err_and(ApiFailure::is_unauthorized) {
                 session.sign_out_locally();
             }
             retried
         }
         other => other,
-    }
-}
-
-/// Step 9 of the flow (and step 7 when the token was refused).
-fn record_outcome<T>(result: &Result<T, ApiFailure>) {
-    use crate::flow::{Outcome, Step, record};
-    match result {
-        Ok(_) => record(Step::Authorized, Outcome::Done, vec![("Answer", "200 OK: authenticated, and allowed".into())]),
-        Err(e) if e.status == 401 => {
-            record(Step::SignatureVerified, Outcome::Refused, vec![("Refused", e.message.clone())]);
-            record(
-                Step::Authorized,
-                Outcome::Refused,
-                vec![
-                    ("Answer", format!("401 {}: {}", e.error, e.message)),
-                    ("Meaning", "authentication failed: the server does not know who you are".into()),
-                ],
-            );
-        }
-        Err(e) if e.status == 403 => record(
-            Step::Authorized,
-            Outcome::Refused,
-            vec![
-                ("Answer", format!("403 {}: {}", e.error, e.message)),
-                ("Meaning", "authenticated, but not authorized: the role claim does not allow this".into()),
-            ],
-        ),
-        Err(_) => {}
     }
 }
 

@@ -29,11 +29,8 @@ fn decode_part(token: &str, index: usize) -> Value {
 
 async fn forged_tokens_are_refused_with_their_reason(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let dir = std::env::temp_dir().join(format!("tokenflow-forge-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_path = dir.join("key.pem");
-    std::fs::write(&key_path, TEST_KEY_PEM).unwrap();
-    let app = TestApp::start(test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", key_path.to_str().unwrap())])).await;
+    let key = KeyFile::new();
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", key.as_str())])).await;
     let ours = ed25519_dalek::SigningKey::from_pkcs8_pem(TEST_KEY_PEM).unwrap();
     let theirs = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
 
@@ -131,5 +128,4 @@ async fn forged_tokens_are_refused_with_their_reason(backend: Backend) {
         assert_eq!(message, reason, "{what}");
     }
     app.stop().await;
-    std::fs::remove_dir_all(dir).unwrap();
 }

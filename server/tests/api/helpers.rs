@@ -17,6 +17,32 @@ pub enum Backend {
 /// A key the tests know, so they can sign tokens the server must judge on their claims alone.
 pub const TEST_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
 
+/// [`TEST_KEY_PEM`] in a file of its own, for `AUTH_SIGNING_KEY_FILE`; removed on drop.
+pub struct KeyFile {
+    dir: PathBuf,
+    pub path: PathBuf,
+}
+
+impl KeyFile {
+    pub fn new() -> KeyFile {
+        let dir = std::env::temp_dir().join(format!("tokenflow-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.pem");
+        std::fs::write(&path, TEST_KEY_PEM).unwrap();
+        KeyFile { dir, path }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub fn postgres_base_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }

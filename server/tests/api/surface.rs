@@ -174,21 +174,17 @@ async fn keys_persist_across_restarts(backend: Backend) {
 #[tokio::test]
 async fn an_operator_key_file_signs_and_is_published() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(format!("tokenflow-key-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("key.pem");
-    std::fs::write(&path, TEST_KEY_PEM).unwrap();
-    let app = TestApp::start(test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", path.to_str().unwrap())])).await;
+    let key = KeyFile::new();
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", key.as_str())])).await;
     let jwks: Value = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     // RFC 8037 A.1's key, whose thumbprint RFC 8037 A.3 gives.
     assert_eq!(jwks["keys"][0]["kid"], "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     app.stop().await;
 
-    std::fs::write(&path, "not a key").unwrap();
-    let config = test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", path.to_str().unwrap())]);
+    std::fs::write(&key.path, "not a key").unwrap();
+    let config = test_config(&db.url, &[("AUTH_SIGNING_KEY_FILE", key.as_str())]);
     assert!(server::build_state(&config).await.is_err(), "refuses to start with a bad key file");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 async fn server_functions_check_the_bearer_token_like_the_rest_api(backend: Backend) {
@@ -251,13 +247,22 @@ async fn the_openapi_document_and_the_router_agree() {
         ("GET", "/readyz", "/readyz"),
     ];
     for (method, documented, concrete) in endpoints {
-        let section = doc.split(&format!("\n  {documented}:\n")).nth(1).unwrap_or_else(|| panic!("{documented} is not documented"));
+        let section = doc
+            .split(&format!("\n  {documented}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{documented} is not documented"));
         let section = section.split("\n  /").next().unwrap_or_default();
-        assert!(section.contains(&format!("    {}:", method.to_lowercase())), "{method} {documented} is not documented");
+        assert!(
+            section.contains(&format!("    {}:", method.to_lowercase())),
+            "{method} {documented} is not documented"
+        );
         let response = app.client.request(method.parse().unwrap(), app.url(concrete)).send().await.unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
-        assert!(!body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {concrete}: {status} {body}");
+        assert!(
+            !body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {concrete}: {status} {body}"
+        );
     }
     app.stop().await;
 }

@@ -11,7 +11,7 @@ use leptos_meta::Title;
 use tokenflow::jwk::Jwks;
 
 use crate::api;
-use crate::flow::{Outcome, Step, add_fact, flow, record};
+use crate::flow::{Outcome, Step, add_fact, flow, record, record_outcome};
 use crate::pages::auth_form::{AuthForm, Purpose};
 use crate::session::{SessionState, hand_token, use_session, with_auth};
 
@@ -71,19 +71,7 @@ fn Controls() -> impl IntoView {
                     hand_token(String::new());
                     let result = api::probe().await;
                     record(Step::SentAsBearer, Outcome::Refused, vec![("Authorization", "(no header sent)".into())]);
-                    if let Err(e) = result {
-                        record(
-                            Step::Authorized,
-                            Outcome::Refused,
-                            vec![
-                                ("Answer", format!("{} {}: {}", e.status, e.error, e.message)),
-                                (
-                                    "Meaning",
-                                    "authentication failed: no token, so the server does not know who you are".into(),
-                                ),
-                            ],
-                        );
-                    }
+                    record_outcome(&result);
                 }
             }
             busy.set(false);
