@@ -9,7 +9,11 @@ const baseURL = `http://127.0.0.1:${port}`;
 const shortPort = port + 1;
 /** The server with 4-second access tokens. */
 export const shortLivedURL = `http://127.0.0.1:${shortPort}`;
-const dataDir = mkdtempSync(join(tmpdir(), "tokenflow-e2e-"));
+// Set once, in the main process, and inherited by the workers: tests reach the same database
+// (to run `tokenflow users promote` on it, as an operator would).
+const dataDir = (process.env.E2E_DATA_DIR ??= mkdtempSync(join(tmpdir(), "tokenflow-e2e-")));
+/** The main server's database, for operator commands in tests. */
+export const mainDatabaseURL = `sqlite://${dataDir}/main.db?mode=rwc`;
 
 export default defineConfig({
   testDir: "./tests",

@@ -110,9 +110,23 @@ pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
 
+/// A page of users (`GET /api/admin/users`); `next_cursor` fetches the next one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserList {
     pub users: Vec<User>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// The query of `GET /api/admin/users`: email substring, page size, where to continue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserQuery {
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// Every error body: `{"error": "<code>", "message": "<human text>"}`.

@@ -108,6 +108,10 @@ fn attacker_key() -> SigningKey {
 /// When `token` does not decode.
 pub fn forgeries(token: &str, public_x: &str, now: i64) -> Result<Vec<Forgery>, String> {
     let d = decode(token)?;
+    // Editing a member of a JSON value that is not an object would panic: refuse it instead.
+    if !d.header.is_object() || !d.claims.is_object() {
+        return Err("header and payload must be JSON objects".into());
+    }
     let with_claim = |name: &str, value: Value| {
         let mut c = d.claims.clone();
         c[name] = value;
@@ -185,6 +189,16 @@ pub fn forgeries(token: &str, public_x: &str, now: i64) -> Result<Vec<Forgery>, 
 mod tests {
     use super::*;
     use crate::jwk::{Jwk, thumbprint};
+
+    #[test]
+    fn forgeries_of_a_token_whose_parts_are_not_objects_are_refused_not_panics() {
+        let part = |v: &Value| b64(v.to_string().as_bytes());
+        let object = json!({"alg": "EdDSA"});
+        for (header, claims) in [(&object, &json!([1, 2])), (&json!("text"), &object), (&json!(null), &json!(7))] {
+            let token = format!("{}.{}.sig", part(header), part(claims));
+            assert!(forgeries(&token, "x", 0).is_err(), "{token}");
+        }
+    }
 
     fn signed(claims: &Value, key: &SigningKey, kid: &str) -> String {
         let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid});

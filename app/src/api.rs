@@ -67,9 +67,9 @@ pub struct WhoAmI {
 #[server(prefix = "/fn", endpoint = "signup", client = PublicClient)]
 pub async fn signup(email: String, password: String, name: Option<String>) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
-    call.rate_limit().await?;
+    let admitted = call.admit().await?;
     let req = tokenflow::dto::SignupRequest { email, password, name };
-    let timed = call.auth.signup(req, call.user_agent()).await.map_err(ssr::fail)?;
+    let timed = call.auth.signup(req, call.user_agent(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -77,9 +77,9 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
 #[server(prefix = "/fn", endpoint = "login", client = PublicClient)]
 pub async fn login(email: String, password: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
-    call.rate_limit().await?;
+    let admitted = call.admit().await?;
     let req = tokenflow::dto::LoginRequest { email, password };
-    let timed = call.auth.login(req, call.user_agent()).await.map_err(ssr::fail)?;
+    let timed = call.auth.login(req, call.user_agent(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -87,7 +87,7 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
 #[server(prefix = "/fn", endpoint = "refresh", client = PublicClient)]
 pub async fn refresh(refresh_token: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
-    call.rate_limit().await?;
+    call.admit().await?;
     call.auth.refresh(tokenflow::dto::RefreshRequest { refresh_token }).await.map_err(ssr::fail)
 }
 
@@ -133,16 +133,18 @@ pub async fn revoke_other_sessions() -> Result<u64, ApiFailure> {
 #[server(prefix = "/fn", endpoint = "change_password", client = BearerClient)]
 pub async fn change_password(current_password: String, new_password: String) -> Result<(), ApiFailure> {
     let call = ssr::Call::new().await?;
+    // Two password hashes: counted against the client like every hashing request.
+    let admitted = call.admit().await?;
     let who = call.identity().await?;
     let req = tokenflow::dto::PasswordChangeRequest { current_password, new_password };
-    call.auth.change_password(&who, req).await.map_err(ssr::fail)
+    call.auth.change_password(&who, req, admitted).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "admin_users", client = BearerClient)]
 pub async fn admin_users() -> Result<UserList, ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
-    call.auth.list_users(&who).await.map_err(ssr::fail)
+    call.auth.list_users(&who, tokenflow::dto::UserQuery::default()).await.map_err(ssr::fail)
 }
 
 #[cfg(feature = "ssr")]
@@ -154,7 +156,7 @@ mod ssr {
     use http::{HeaderValue, StatusCode};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
-    use tokenflow::{AuthError, AuthService, ClientAddr, Identity};
+    use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Identity};
 
     use super::ApiFailure;
 
@@ -183,17 +185,21 @@ mod ssr {
 
         /// The bearer token's identity; the server-side render has none and gets 401.
         pub async fn identity(&self) -> Result<Identity, ApiFailure> {
-            let token = self.header(AUTHORIZATION).and_then(tokenflow::bearer_token);
+            let values = self.parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok());
+            let token = tokenflow::request_bearer(values).map_err(fail)?;
             let who = self.auth.authenticate(token).await.map_err(fail)?;
             set_header("server-timing", &tokenflow::web::token_timing(&who.check));
             Ok(who)
         }
 
         /// The same per-client limit as `POST /api/auth/*`.
-        pub async fn rate_limit(&self) -> Result<(), ApiFailure> {
-            let client =
-                self.parts.extensions.get::<ClientAddr>().map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
-            self.auth.rate_limit(&client).await.map_err(fail)
+        pub async fn admit(&self) -> Result<Admitted, ApiFailure> {
+            let client = self
+                .parts
+                .extensions
+                .get::<ClientAddr>()
+                .ok_or_else(|| fail(AuthError::Internal("client address not resolved".into())))?;
+            self.auth.admit(client).await.map_err(fail)
         }
     }
 

@@ -79,25 +79,75 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-/// Only local paths may be redirected to after login: never `//evil.test` or `https://…`.
-pub fn safe_next(next: Option<String>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/dashboard".to_string(),
+/// Where to go after signing in: `next` only if, parsed as a URL against the page's `origin`
+/// the way the browser will parse it (tab, LF and CR dropped, `\` read as `/`), it stays on
+/// that origin; then its path, query and fragment as parsed, so the router gets exactly what
+/// was checked. Anything else, `/dashboard`.
+pub fn safe_next(next: Option<&str>, origin: &str) -> String {
+    const FALLBACK: &str = "/dashboard";
+    let (Some(next), Ok(base)) = (next, url::Url::parse(origin)) else { return FALLBACK.into() };
+    let Ok(target) = base.join(next) else { return FALLBACK.into() };
+    let path = target.path();
+    // A path that is, or decodes to, `//host` would leave the origin once a router or a
+    // server takes it as a URL of its own.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let leaves = |p: &str| p.starts_with("//") || p.starts_with("/\\");
+    if target.origin() != base.origin() || !path.starts_with('/') || leaves(path) || leaves(&decoded) {
+        return FALLBACK.into();
     }
+    let mut local = path.to_string();
+    if let Some(query) = target.query() {
+        local.push('?');
+        local.push_str(query);
+    }
+    if let Some(fragment) = target.fragment() {
+        local.push('#');
+        local.push_str(fragment);
+    }
+    local
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ORIGIN: &str = "https://tokenflow.example";
+
     #[test]
-    fn next_is_local_only() {
-        assert_eq!(safe_next(Some("/account?x=1".into())), "/account?x=1");
-        assert_eq!(safe_next(Some("//evil.test".into())), "/dashboard");
-        assert_eq!(safe_next(Some("https://evil.test".into())), "/dashboard");
-        assert_eq!(safe_next(Some("/\\evil.test".into())), "/dashboard");
-        assert_eq!(safe_next(None), "/dashboard");
+    fn local_paths_are_kept_with_query_and_fragment() {
+        assert_eq!(safe_next(Some("/account?x=1"), ORIGIN), "/account?x=1");
+        assert_eq!(safe_next(Some("/flow#inspector"), ORIGIN), "/flow#inspector");
+        assert_eq!(safe_next(Some("/admin"), "http://127.0.0.1:3000"), "/admin");
+        assert_eq!(safe_next(Some("https://tokenflow.example/account"), ORIGIN), "/account", "same origin, absolute");
+        assert_eq!(safe_next(None, ORIGIN), "/dashboard");
+        // The page's own scheme without slashes is a relative path to the browser, too.
+        assert_eq!(safe_next(Some("https:evil.example"), ORIGIN), "/evil.example");
+    }
+
+    #[test]
+    fn next_never_leaves_the_origin() {
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/.//evil.example",
+            "http:evil.example",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "https://tokenflow.example.evil.example/",
+            "https://tokenflow.example@evil.example/",
+        ] {
+            assert_eq!(safe_next(Some(evil), ORIGIN), "/dashboard", "{evil:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 import { test, expect } from "@playwright/test";
 import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole } from "./helpers";
+import { execFileSync } from "node:child_process";
+import { mainDatabaseURL } from "../playwright.config";
 
 test("sign up lands on the dashboard, stores the token, and sends it as Bearer", async ({ page }) => {
   const problems = watchConsole(page);
@@ -45,7 +47,14 @@ test("a user gets the 403 page on /admin and an admin sees the list", async ({ p
   const adminContext = await browser.newContext();
   const admin = await adminContext.newPage();
   const adminProblems = watchConsole(admin);
+  // AUTH_ADMIN_EMAILS lists this address, but signing up with it proves nothing: only the
+  // operator (or, later, a verified mailbox) makes an admin.
   await signUpInBrowser(admin, "admin@tokenflow.test");
+  await expect(admin.getByTestId("me-role")).toHaveText("user");
+  promote("admin@tokenflow.test");
+  await admin.getByRole("button", { name: "Log out" }).click();
+  await expect(admin).toHaveURL(/\/login/);
+  await logInInBrowser(admin, "admin@tokenflow.test");
   await expect(admin.getByTestId("me-role")).toHaveText("admin");
   await admin.goto("/admin");
   const list = admin.getByTestId("user-list");
@@ -131,3 +140,34 @@ test("sessions: log out another session; a password change logs out the others",
   await expect(page.getByTestId("sessions").locator("tbody tr")).toHaveCount(1);
   expect(problems).toEqual([]);
 });
+
+test("after login, next never leaves the site, however it is disguised", async ({ page }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("next");
+  await signUpInBrowser(page, email);
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/login/);
+  for (const next of ["/%09/evil.example", "/%0A/evil.example", "//evil.example", "/%5Cevil.example", "https://evil.example/"]) {
+    await page.goto(`/login?next=${next}`);
+    await hydrated(page);
+    await submitCredentials(page, "Log in", email);
+    await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/dashboard$/);
+    await page.getByRole("button", { name: "Log out" }).click();
+    await expect(page).toHaveURL(/\/login/);
+  }
+  // A real local path is still honoured.
+  await page.goto("/login?next=/account");
+  await hydrated(page);
+  await submitCredentials(page, "Log in", email);
+  await expect(page).toHaveURL(/\/account$/);
+  expect(problems).toEqual([]);
+});
+
+/** `tokenflow users promote EMAIL` on the main server's database, as an operator runs it. */
+function promote(email: string): void {
+  execFileSync("target/debug/tokenflow", ["users", "promote", email], {
+    cwd: "..",
+    env: { ...process.env, DATABASE_URL: mainDatabaseURL, RUST_LOG: "warn" },
+    stdio: "pipe",
+  });
+}

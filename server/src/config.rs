@@ -1,11 +1,37 @@
 //! One typed configuration, read once at start from the environment (names in API.md),
 //! validated so the server refuses to start on nonsense, printable without secrets.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ipnet::IpNet;
 use tokenflow::AuthSettings;
+use tokenflow::seal::SealKey;
+use zeroize::Zeroizing;
+
+/// How long and how many connections may be held (slow clients cannot pin the server).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A request head (line and headers) must arrive within this, from the connection's start
+    /// or the previous response.
+    pub head_timeout: Duration,
+    /// A connection with no traffic for this long is closed (idle keep-alive).
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            head_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Config {
@@ -14,9 +40,11 @@ pub struct Config {
     pub site_pkg_dir: String,
     pub database_url: String,
     pub auth: AuthSettings,
-    /// Peers whose `X-Forwarded-For` we believe.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Peers whose `X-Forwarded-For` we believe: addresses or CIDR ranges.
+    pub trusted_proxies: Vec<IpNet>,
     pub signing_key_file: Option<PathBuf>,
+    pub key_encryption_file: Option<PathBuf>,
+    pub connections: ConnectionLimits,
     pub log_json: bool,
 }
 
@@ -31,6 +59,8 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("signing_key_file", &self.signing_key_file)
+            .field("key_encryption_file", &self.key_encryption_file)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -65,6 +95,10 @@ impl Config {
             access_ttl_secs: number("AUTH_ACCESS_TTL_SECS", 900)?,
             refresh_ttl_secs: number("AUTH_REFRESH_TTL_SECS", 1_209_600)?,
             leeway_secs: number("AUTH_LEEWAY_SECS", 30)?,
+            session_max_secs: number("AUTH_SESSION_MAX_SECS", 2_592_000)?,
+            refresh_grace_secs: number("AUTH_REFRESH_GRACE_SECS", 10)?,
+            max_sessions_per_user: u32::try_from(number("AUTH_MAX_SESSIONS_PER_USER", 50)?)
+                .context("AUTH_MAX_SESSIONS_PER_USER too large")?,
             admin_emails: get("AUTH_ADMIN_EMAILS")
                 .unwrap_or_default()
                 .split(',')
@@ -88,7 +122,11 @@ impl Config {
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| p.parse().with_context(|| format!("AUTH_TRUSTED_PROXIES: {p:?} is not an IP address")))
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .with_context(|| format!("AUTH_TRUSTED_PROXIES: {p:?} is not an IP address or CIDR range"))
+            })
             .collect::<anyhow::Result<_>>()?;
         let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/tokenflow.db?mode=rwc".into());
         tokenflow::store::Backend::from_url(&database_url).map_err(anyhow::Error::msg)?;
@@ -105,8 +143,53 @@ impl Config {
             auth,
             trusted_proxies,
             signing_key_file: get("AUTH_SIGNING_KEY_FILE").map(PathBuf::from),
+            key_encryption_file: get("AUTH_KEY_ENCRYPTION_KEY_FILE").map(PathBuf::from),
+            connections: ConnectionLimits::default(),
             log_json,
         })
+    }
+
+    /// The key-encryption key from `AUTH_KEY_ENCRYPTION_KEY_FILE`, if set, into the settings.
+    ///
+    /// # Errors
+    /// When the file cannot be read or does not hold 32 bytes of base64.
+    pub fn load_key_encryption(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.key_encryption_file {
+            let text = read_secret_file(path, "AUTH_KEY_ENCRYPTION_KEY_FILE")?;
+            let key = SealKey::from_base64(&text)
+                .map_err(|e| anyhow::anyhow!("AUTH_KEY_ENCRYPTION_KEY_FILE {}: {e}", path.display()))?;
+            self.auth.key_encryption = Some(key);
+        }
+        Ok(())
+    }
+}
+
+/// Read a file that holds a secret, wiped from memory when dropped; warn when anyone but the
+/// owner may read it.
+///
+/// # Errors
+/// When it cannot be read.
+pub fn read_secret_file(path: &Path, variable: &str) -> anyhow::Result<Zeroizing<String>> {
+    if let Some(warning) = loose_permissions(path) {
+        tracing::warn!("{variable} {}: {warning}", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {variable} {}", path.display()))?;
+    Ok(Zeroizing::new(text))
+}
+
+/// A warning when a secret file is readable or writable by group or others.
+pub fn loose_permissions(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0)
+            .then(|| format!("mode {mode:o} lets group or others read it; chmod 600 it (it holds a private key)"))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -140,11 +223,37 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("LEPTOS_SITE_ADDR", "localhost"),
             ("AUTH_TRUSTED_PROXIES", "10.0.0.1,proxy"),
+            ("AUTH_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("AUTH_SESSION_MAX_SECS", "60"),
+            ("AUTH_REFRESH_GRACE_SECS", "3600"),
+            ("AUTH_MAX_SESSIONS_PER_USER", "0"),
             ("AUTH_ADMIN_EMAILS", "root"),
             ("LOG_FORMAT", "xml"),
         ] {
             assert!(config(&[bad]).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let c = config(&[("AUTH_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,2001:db8::/32")]).unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.trusted_proxies.iter().any(|n| n.contains(&ip("10.20.30.40"))));
+        assert!(c.trusted_proxies.iter().any(|n| n.contains(&ip("192.0.2.1"))));
+        assert!(!c.trusted_proxies.iter().any(|n| n.contains(&ip("192.0.2.2"))));
+        assert!(c.trusted_proxies.iter().any(|n| n.contains(&ip("2001:db8:ffff::1"))));
+    }
+
+    #[test]
+    fn a_key_file_open_to_group_or_others_gets_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("tokenflow-perm-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "secret").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(loose_permissions(&path).is_some_and(|w| w.contains("644")));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(loose_permissions(&path), None);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
+
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
@@ -24,9 +26,12 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// The bearer token of the request, if any.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    tokenflow::bearer_token(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
+/// The bearer token of the request, if any; two `Authorization` headers are a 400.
+///
+/// # Errors
+/// [`tokenflow::AuthError::AmbiguousCredentials`].
+pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, tokenflow::AuthError> {
+    tokenflow::request_bearer(parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok()))
 }
 
 /// A caller whose bearer token verified and whose session is live.
@@ -45,7 +50,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let identity = state.auth.authenticate(bearer_token(parts)).await?;
+        let identity = state.auth.authenticate(bearer_token(parts)?).await?;
         Ok(Authenticated(identity))
     }
 }
@@ -62,18 +67,25 @@ pub async fn resolve_client_addr(State(state): State<AppState>, mut request: Req
     next.run(request).await
 }
 
-fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
+/// Walk `X-Forwarded-For` from the right (the hop our trusted proxy added) while each hop is a
+/// trusted proxy; the first untrusted hop is the client. A hop that does not parse ends the
+/// walk at the last address we could vouch for: what lies left of it is the client's to
+/// invent. IPv4-mapped IPv6 addresses count as the IPv4 address they are.
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = tokenflow::web::canonical_ip(peer);
+    if !is_trusted(&client) {
+        return client;
     }
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else { return client };
+        client = tokenflow::web::canonical_ip(ip);
+        if !is_trusted(&client) {
+            return client;
+        }
+    }
+    client
 }
 
 /// The `User-Agent`, for the session list.
@@ -100,14 +112,46 @@ mod tests {
         req.body(()).unwrap().into_parts().0
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse::<IpNet>().unwrap_or_else(|_| IpNet::from(ip(n)))).collect()
+    }
+
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let peer = ip("10.0.0.1");
         let p = parts(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2")]);
         assert_eq!(client_ip(peer, &p.headers, &[]), peer, "untrusted peer: header ignored");
-        assert_eq!(client_ip(peer, &p.headers, &[peer]), "2.2.2.2".parse::<IpAddr>().unwrap());
-        let two: IpAddr = "2.2.2.2".parse().unwrap();
-        assert_eq!(client_ip(peer, &p.headers, &[peer, two]), "1.1.1.1".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(peer, &parts(&[]).headers, &[peer]), peer);
+        assert_eq!(client_ip(peer, &p.headers, &nets(&["10.0.0.1"])), ip("2.2.2.2"));
+        assert_eq!(client_ip(peer, &p.headers, &nets(&["10.0.0.1", "2.2.2.2"])), ip("1.1.1.1"));
+        assert_eq!(client_ip(peer, &parts(&[]).headers, &nets(&["10.0.0.1"])), peer);
+    }
+
+    #[test]
+    fn trusted_proxies_may_be_cidr_ranges() {
+        let p = parts(&[("x-forwarded-for", "7.7.7.7, 10.1.2.3")]);
+        assert_eq!(client_ip(ip("10.9.9.9"), &p.headers, &nets(&["10.0.0.0/8"])), ip("7.7.7.7"));
+    }
+
+    #[test]
+    fn an_unparsable_hop_ends_the_walk() {
+        // Left of "junk" is whatever the client wrote; right of it, what our proxies vouch for.
+        let p = parts(&[("x-forwarded-for", "6.6.6.6, junk, 10.0.0.2")]);
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &p.headers, &trusted), ip("10.0.0.2"));
+        let p = parts(&[("x-forwarded-for", "6.6.6.6, junk")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &p.headers, &trusted), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_the_ipv4_client() {
+        let trusted = nets(&["10.0.0.1"]);
+        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &parts(&[]).headers, &trusted), ip("10.0.0.1"));
+        let p = parts(&[("x-forwarded-for", "::ffff:8.8.8.8")]);
+        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &p.headers, &trusted), ip("8.8.8.8"));
+        assert_eq!(client_ip(ip("::ffff:9.9.9.9"), &parts(&[]).headers, &[]), ip("9.9.9.9"));
     }
 }

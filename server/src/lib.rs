@@ -7,12 +7,12 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+mod idle;
 pub mod middleware;
 pub mod routes;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ pub use config::Config;
 
 /// No request may hold a connection longer; the password queue drains far faster.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-use middleware::{body_limit, json_errors, security_headers, telemetry};
+use middleware::{body_limit, json_errors, same_site, security_headers, telemetry};
 pub use state::AppState;
 
 /// Connect to the database, run migrations, load keys: everything before listening.
@@ -48,12 +48,11 @@ pub use state::AppState;
 /// # Errors
 /// Anything that should stop the server from starting, with its reason.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let mut config = config.clone();
+    config.load_key_encryption()?;
     let db = Db::connect(&config.database_url).await.context("opening the database")?;
     let signing_key_pem = match &config.signing_key_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading AUTH_SIGNING_KEY_FILE {}", path.display()))?,
-        ),
+        Some(path) => Some(config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
         None => None,
     };
     let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await.map_err(anyhow::Error::msg)?;
@@ -63,7 +62,20 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .site_pkg_dir(config.site_pkg_dir.as_str())
         .site_addr(config.site_addr)
         .build();
-    Ok(AppState { auth, leptos, trusted_proxies: Arc::new(config.trusted_proxies.clone()) })
+    Ok(AppState {
+        origin: origin_of(&config.auth.issuer).into(),
+        auth,
+        leptos,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        connections: config.connections,
+    })
+}
+
+/// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
 }
 
 /// The whole application: API, JWKS, health, pages and static files, with every layer.
@@ -75,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     let provide_auth = move || leptos::prelude::provide_context(auth.clone());
     let api = routes::api(&state)
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let https = state.origin.starts_with("https://");
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION, COOKIE]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -97,15 +110,21 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), same_site::server_functions))
         .layer(axum::middleware::from_fn_with_state(state.clone(), extract::resolve_client_addr))
         .layer(layers);
-    for layer in security_headers::layers() {
+    for layer in security_headers::layers(https) {
         app = app.layer(layer);
     }
     app.with_state(state)
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.
+///
+/// Each connection must send a request head within `head_timeout` (from its start, and from
+/// each response on a kept-alive connection), is closed after `idle_timeout` without traffic,
+/// and at most `max_connections` are served at once (the rest wait in the listen backlog): a
+/// client that trickles bytes or holds sockets open cannot pin the server.
 ///
 /// # Errors
 /// When the listener fails.
@@ -114,8 +133,46 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let limits = state.connections;
+    let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.head_timeout).keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin or exit.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
+        let io = idle::IdleTimeout::new(hyper_util::rt::TokioIo::new(stream), limits.idle_timeout);
+        let connection = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

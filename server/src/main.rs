@@ -2,35 +2,77 @@
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use server::{Config, build_state, serve, shutdown_signal};
+use tokenflow::dto::Role;
 
-const USAGE: &str = "usage: tokenflow [serve]        serve the app and the API (the default)
-       tokenflow keys rotate   add a new signing key and retire the others (nobody is logged out)
-       tokenflow keys list     show the keys that still verify, and which one signs
+/// Tokenflow: JWT authentication, end to end. Configuration comes from environment variables
+/// (DATABASE_URL, AUTH_*, ...); see README.md.
+#[derive(Parser)]
+#[command(name = "tokenflow", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-Configuration comes from environment variables (DATABASE_URL, ...); see README.md.";
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app and the API (the default).
+    Serve,
+    /// The signing keys every instance shares.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Accounts, as the operator: the only way to make an admin until emails are verified.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key and retire the others (nobody is logged out).
+    Rotate,
+    /// Show the keys that still verify, and which one signs.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Make the account with this email an admin (its tokens say so from their next refresh).
+    Promote { email: String },
+    /// Make the account with this email a plain user again.
+    Demote { email: String },
+    /// List accounts, oldest first.
+    List {
+        /// Only emails containing this.
+        #[arg(long, default_value = "")]
+        q: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command: Vec<&str> = args.iter().map(String::as_str).collect();
-    match command.as_slice() {
-        [] | ["serve"] => run().await,
-        ["keys", "rotate"] => keys(KeysCommand::Rotate).await,
-        ["keys", "list"] => keys(KeysCommand::List).await,
-        ["-h" | "--help" | "help"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    let Ok(mut config) = load_config() else { return ExitCode::from(2) };
+    if let Err(e) = config.load_key_encryption() {
+        eprintln!("tokenflow: refusing to start: {e:#}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return run(config).await,
+        Command::Keys(command) => keys(command, &config).await,
+        Command::Users(command) => users(command, &config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokenflow: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
 /// The configuration, with logging set up; or the reason it makes no sense.
-fn load_config() -> Result<Config, ExitCode> {
+fn load_config() -> Result<Config, ()> {
     match Config::from_env() {
         Ok(config) => {
             server::middleware::telemetry::init(config.log_json);
@@ -38,16 +80,12 @@ fn load_config() -> Result<Config, ExitCode> {
         }
         Err(e) => {
             eprintln!("tokenflow: refusing to start: {e:#}");
-            Err(ExitCode::from(2))
+            Err(())
         }
     }
 }
 
-async fn run() -> ExitCode {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
+async fn run(config: Config) -> ExitCode {
     tracing::info!(?config, "starting");
     let state = match build_state(&config).await {
         Ok(state) => state,
@@ -73,41 +111,26 @@ async fn run() -> ExitCode {
     }
 }
 
-enum KeysCommand {
-    Rotate,
-    List,
+async fn open_db(config: &Config) -> Result<tokenflow::store::Db, String> {
+    tokenflow::store::Db::connect(&config.database_url).await.map_err(|e| format!("opening the database: {e}"))
 }
 
 /// Operator commands on the key ring in the database that every instance shares.
-async fn keys(command: KeysCommand) -> ExitCode {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
+async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
     if config.signing_key_file.is_some() {
-        eprintln!("tokenflow: AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there");
-        return ExitCode::from(2);
+        return Err("AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there".into());
     }
-    let db = match tokenflow::store::Db::connect(&config.database_url).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("tokenflow: opening the database: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = match command {
-        KeysCommand::Rotate => tokenflow::rotate_keys(&db).await.map(|kid| {
+    let db = open_db(config).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let kid = tokenflow::rotate_keys(&db, config.auth.key_encryption.as_ref()).await?;
             println!("{kid}");
-            eprintln!("new signing key {kid}; running instances switch within their key reload (10 s), old keys verify until their tokens expire");
-        }),
-        KeysCommand::List => list_keys(&db, &config).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tokenflow: {e}");
-            ExitCode::FAILURE
+            eprintln!(
+                "new signing key {kid}; running instances switch within their key reload (10 s), old keys verify until their tokens expire"
+            );
+            Ok(())
         }
+        KeysCommand::List => list_keys(&db, config).await,
     }
 }
 
@@ -122,4 +145,35 @@ async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> Result<(), Str
         println!("{}  created {}  {status}", key.kid, tokenflow::time::rfc3339(key.created_at));
     }
     Ok(())
+}
+
+/// Operator commands on accounts.
+async fn users(command: UsersCommand, config: &Config) -> Result<(), String> {
+    let db = open_db(config).await?;
+    let (email, role) = match command {
+        UsersCommand::Promote { email } => (email, Role::Admin),
+        UsersCommand::Demote { email } => (email, Role::User),
+        UsersCommand::List { q } => return list_users(&db, &q).await,
+    };
+    let user = tokenflow::set_role(&db, &email, role).await.map_err(|e| match e {
+        tokenflow::AuthError::NotFound => format!("no account with email {email:?}"),
+        other => other.to_string(),
+    })?;
+    println!("{}  {}  {}", user.id, user.email, user.role.as_str());
+    eprintln!("role set; the account's tokens carry it from their next refresh (at most the access token lifetime)");
+    Ok(())
+}
+
+async fn list_users(db: &tokenflow::store::Db, q: &str) -> Result<(), String> {
+    let mut after = None;
+    loop {
+        let page = tokenflow::store::users::page(&db.pool, &q.trim().to_lowercase(), after.as_ref(), 500)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((_, last)) = page.last().cloned() else { return Ok(()) };
+        for (user, _) in &page {
+            println!("{}  {}  {}  created {}", user.id, user.email, user.role.as_str(), user.created_at);
+        }
+        after = Some(last);
+    }
 }

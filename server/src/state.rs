@@ -1,17 +1,22 @@
 //! What every handler shares.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use ipnet::IpNet;
 use leptos::config::LeptosOptions;
 use tokenflow::AuthService;
+
+use crate::config::ConnectionLimits;
 
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
     pub leptos: LeptosOptions,
-    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// The origin pages are served from (`AUTH_ISSUER`'s), for the same-site check of `/fn/*`.
+    pub origin: Arc<str>,
+    pub connections: ConnectionLimits,
 }
 
 impl FromRef<AppState> for LeptosOptions {

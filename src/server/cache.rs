@@ -67,6 +67,13 @@ impl SessionCache {
         Ok(value.clone())
     }
 
+    /// Forget every session: each is read again, revoked or not, on its next use.
+    pub fn clear(&self) {
+        if let Ok(mut slots) = self.slots.write() {
+            slots.clear();
+        }
+    }
+
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
     /// from the database when first seen.
     pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a str>) {

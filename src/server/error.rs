@@ -49,6 +49,10 @@ pub enum AuthError {
     InvalidToken(#[from] TokenError),
     #[error("refresh token is invalid, expired or revoked")]
     InvalidGrant,
+    #[error("more than one Authorization header")]
+    AmbiguousCredentials,
+    #[error("the password or the session changed meanwhile; nothing was changed")]
+    Conflict,
     #[error("this needs role {}", .0.as_str())]
     InsufficientRole(Role),
     #[error("an account with this email already exists")]
@@ -77,6 +81,8 @@ impl AuthError {
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::MissingToken | AuthError::InvalidToken(_) => "invalid_token",
             AuthError::InvalidGrant => "invalid_grant",
+            AuthError::AmbiguousCredentials => "invalid_request",
+            AuthError::Conflict => "conflict",
             AuthError::InsufficientRole(_) => "insufficient_role",
             AuthError::EmailTaken => "email_taken",
             AuthError::InvalidEmail(_) => "invalid_email",
@@ -92,16 +98,49 @@ impl AuthError {
 
 impl From<sqlx::Error> for AuthError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            // The database is down or overloaded: tell the client to come back, not that we broke.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                AuthError::Unavailable { what: "database unavailable", retry_after: 2 }
+        match unavailability(&e) {
+            // The database is down, full, read-only or overloaded: tell the client to come
+            // back, not that we broke. Logged here, once, since the client learns no cause.
+            Some(unavailable) => {
+                tracing::warn!(error = %e, "database unavailable");
+                unavailable
             }
-            // SQLite's writer lock stayed busy past the busy timeout: overload, not a bug.
-            sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("5" | "6" | "517")) => {
-                AuthError::Unavailable { what: "database busy", retry_after: 1 }
-            }
-            other => AuthError::Internal(format!("database: {other}")),
+            None => AuthError::Internal(format!("database: {e}")),
         }
+    }
+}
+
+/// Database trouble that is the environment's, not a bug: answered 503 + `Retry-After`.
+fn unavailability(e: &sqlx::Error) -> Option<AuthError> {
+    let down = AuthError::Unavailable { what: "database unavailable", retry_after: 2 };
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Some(down),
+        sqlx::Error::Database(db) => {
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                use sqlx::error::DatabaseError;
+                // SQLite reports extended codes; the primary code is the low byte.
+                let code = sqlite.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                return match code & 0xff {
+                    // BUSY, LOCKED: the writer lock stayed taken past the busy timeout.
+                    5 | 6 => Some(AuthError::Unavailable { what: "database busy", retry_after: 1 }),
+                    // READONLY, IOERR, CORRUPT, FULL, CANTOPEN: the file or its disk.
+                    8 | 10 | 11 | 13 | 14 => Some(down),
+                    _ => None,
+                };
+            }
+            let state = db.code().unwrap_or_default();
+            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
+            // intervention (57P01 admin shutdown … 57P05 idle session timeout).
+            let pg_down = state.starts_with("08")
+                || state.starts_with("53")
+                || matches!(state.as_ref(), "57P01" | "57P02" | "57P03" | "57P04" | "57P05");
+            pg_down.then_some(down)
+        }
+        _ => None,
     }
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::{DecodingKey, EncodingKey};
+use zeroize::Zeroizing;
 
 pub use crate::jwk::{Jwk, Jwks, thumbprint};
 
@@ -20,6 +21,20 @@ pub struct VerifyingKey {
     pub kid: String,
     pub x: String,
     pub decoding: DecodingKey,
+}
+
+impl VerifyingKey {
+    /// A verify-only key from its public part (base64url `x`); its `kid` is the thumbprint.
+    ///
+    /// # Errors
+    /// When `x` is not an Ed25519 public key.
+    pub fn from_x(x: &str) -> Result<VerifyingKey, String> {
+        let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| "public key is not base64url".to_string())?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "public key is not 32 bytes".to_string())?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 public key".to_string())?;
+        let decoding = DecodingKey::from_ed_components(x).map_err(|e| format!("public key: {e}"))?;
+        Ok(VerifyingKey { kid: thumbprint(x), x: x.to_string(), decoding })
+    }
 }
 
 /// The key that signs. // not Serialize, not Debug: holds the private key.
@@ -32,8 +47,8 @@ pub struct SigningKey {
 pub struct KeyMaterial {
     pub kid: String,
     pub x: String,
-    /// PKCS#8 PEM. // a secret: stored, never logged.
-    pub private_pem: String,
+    /// PKCS#8 PEM, wiped from memory when dropped. // a secret: stored, never logged.
+    pub private_pem: Zeroizing<String>,
     pub signing: SigningKey,
     pub verifying: VerifyingKey,
 }
@@ -48,6 +63,7 @@ impl KeyMaterial {
         getrandom::fill(&mut seed).map_err(|e| format!("getrandom: {e}"))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         seed.fill(0);
+        // `to_pkcs8_pem` wipes its buffer on drop.
         let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("pkcs8: {e}"))?;
         KeyMaterial::from_pem(&pem)
     }
@@ -66,7 +82,7 @@ impl KeyMaterial {
         Ok(KeyMaterial {
             signing: SigningKey { kid: kid.clone(), encoding: EncodingKey::from_ed_der(der.as_bytes()) },
             verifying: VerifyingKey { kid: kid.clone(), x: x.clone(), decoding },
-            private_pem: pem.to_string(),
+            private_pem: Zeroizing::new(pem.to_string()),
             kid,
             x,
         })
@@ -140,10 +156,10 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// `signer` signs; it and `others` verify.
-    pub fn new(signer: KeyMaterial, others: Vec<KeyMaterial>) -> KeyRing {
+    pub fn new(signer: KeyMaterial, others: Vec<VerifyingKey>) -> KeyRing {
         let mut keys = HashMap::new();
         for k in others {
-            keys.insert(k.kid.clone(), Arc::new(k.verifying));
+            keys.insert(k.kid.clone(), Arc::new(k));
         }
         keys.insert(signer.kid.clone(), Arc::new(signer.verifying));
         KeyRing { signing: Arc::new(signer.signing), verifying: KeySet { keys } }
@@ -196,7 +212,7 @@ mod tests {
         let signer = KeyMaterial::generate().unwrap();
         let old = KeyMaterial::generate().unwrap();
         let (signer_kid, old_kid) = (signer.kid.clone(), old.kid.clone());
-        let ring = KeyRing::new(signer, vec![old]);
+        let ring = KeyRing::new(signer, vec![old.verifying]);
         let json = serde_json::to_value(ring.jwks()).unwrap();
         let keys = json["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 2);

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod error;
 pub mod keys;
 pub mod password;
+pub mod seal;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -15,6 +16,6 @@ pub mod token;
 pub mod web;
 
 pub use error::AuthError;
-pub use service::{AuthService, Identity, Timed, TokenCheck, rotate_keys};
+pub use service::{Admitted, AuthService, Identity, Timed, TokenCheck, rotate_keys, set_role};
 pub use settings::AuthSettings;
-pub use web::{ClientAddr, bearer_token};
+pub use web::{ClientAddr, bearer_token, request_bearer};

@@ -10,7 +10,16 @@ pub struct AuthSettings {
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub leeway_secs: u64,
-    /// Normalised (trimmed, lowercased) emails that sign up as `admin`.
+    /// A session's absolute life from sign-in: refreshes never extend it further.
+    pub session_max_secs: u64,
+    /// How long a spent refresh token may be retried for its (unused) successor; 0 disables.
+    pub refresh_grace_secs: u64,
+    /// Live sessions per user; a new sign-in beyond it revokes the oldest.
+    pub max_sessions_per_user: u32,
+    /// Password changes per user per hour (each costs two hashes).
+    pub password_changes_per_hour: u32,
+    /// Normalised (trimmed, lowercased) emails that become `admin` once the mailbox is proven
+    /// (email verification, a later feature); until then `tokenflow users promote` does it.
     pub admin_emails: Vec<String>,
     /// Failed logins per email within the window before every login is refused; 0 disables.
     pub login_max_failures: u32,
@@ -23,6 +32,13 @@ pub struct AuthSettings {
     pub hash_queue: usize,
     /// How often each instance looks for sessions revoked by other instances.
     pub revocation_poll: Duration,
+    /// How far before its last successful poll each poll looks (late commits, clock skew); an
+    /// instance that could not poll for longer than this drops its session cache.
+    pub revocation_lookback: Duration,
+    /// How often expired and revoked rows are purged.
+    pub purge_interval: Duration,
+    /// Encrypts private signing keys in the database (`AUTH_KEY_ENCRYPTION_KEY_FILE`).
+    pub key_encryption: Option<crate::seal::SealKey>,
     /// How often each instance rereads the key ring (to follow a rotation made elsewhere).
     pub key_reload: Duration,
     /// Entries of the verified-token cache.
@@ -38,6 +54,10 @@ impl Default for AuthSettings {
             access_ttl_secs: 900,
             refresh_ttl_secs: 1_209_600,
             leeway_secs: 30,
+            session_max_secs: 2_592_000,
+            refresh_grace_secs: 10,
+            max_sessions_per_user: 50,
+            password_changes_per_hour: 10,
             admin_emails: Vec::new(),
             login_max_failures: 5,
             login_window_secs: 900,
@@ -46,6 +66,9 @@ impl Default for AuthSettings {
             hash_workers: cores.saturating_sub(1).max(1),
             hash_queue: 256,
             revocation_poll: Duration::from_millis(500),
+            revocation_lookback: Duration::from_secs(60),
+            purge_interval: Duration::from_secs(60),
+            key_encryption: None,
             key_reload: Duration::from_secs(10),
             token_cache_capacity: 100_000,
         }
@@ -77,6 +100,18 @@ impl AuthSettings {
         }
         if self.refresh_ttl_secs > 31_536_000 {
             return Err("AUTH_REFRESH_TTL_SECS must be at most one year".into());
+        }
+        if self.session_max_secs < self.access_ttl_secs {
+            return Err("AUTH_SESSION_MAX_SECS must be at least AUTH_ACCESS_TTL_SECS".into());
+        }
+        if self.refresh_grace_secs > 300 {
+            return Err("AUTH_REFRESH_GRACE_SECS must be at most 300".into());
+        }
+        if self.max_sessions_per_user == 0 {
+            return Err("AUTH_MAX_SESSIONS_PER_USER must be at least 1".into());
+        }
+        if self.revocation_lookback < self.revocation_poll || self.revocation_lookback > Duration::from_secs(3600) {
+            return Err("the revocation look-back must lie between the poll interval and one hour".into());
         }
         if self.leeway_secs > 300 {
             return Err("AUTH_LEEWAY_SECS must be at most 300".into());

@@ -43,16 +43,28 @@ pub fn issue(claims: &Claims, key: &SigningKey) -> Result<String, String> {
 }
 
 /// The JOSE header as we accept it. Derived `Deserialize` rejects a duplicated member.
+/// Forbidden members count when present with any value, `null` included (an `Option` would
+/// read `"crit": null` as absent).
 #[derive(Deserialize)]
 struct JoseHeader {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
-    crit: Option<IgnoredAny>,
-    jku: Option<IgnoredAny>,
-    jwk: Option<IgnoredAny>,
-    x5u: Option<IgnoredAny>,
-    x5c: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    jku: bool,
+    #[serde(default, deserialize_with = "present")]
+    jwk: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5u: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5c: bool,
+}
+
+/// `true` for a member that is there at all, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Check the header without trusting anything in it; returns the `kid`.
@@ -73,10 +85,10 @@ fn check_header(token: &str, keys: &KeySet) -> Result<String, TokenError> {
     if !typ_ok {
         return Err(TokenError::WrongType);
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(TokenError::Critical);
     }
-    if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some() {
+    if header.jku || header.jwk || header.x5u || header.x5c {
         return Err(TokenError::ForeignKeyReference);
     }
     match header.kid {
@@ -202,5 +214,7 @@ impl TokenCache {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

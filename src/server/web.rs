@@ -2,7 +2,7 @@
 //! anything on its own: the contract's status for each error, the RFC 6750 challenge, the
 //! bearer scheme, and the resolved client address.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::error::AuthError;
 
@@ -11,10 +11,47 @@ use crate::error::AuthError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// What the per-client limit counts: an IPv4 address, or the /64 of an IPv6 address (one
+    /// subscriber usually holds a whole /64, so counting single addresses would be no limit).
+    pub fn bucket(&self) -> String {
+        match canonical_ip(self.0) {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket reports) as the
+/// IPv4 address it is, so one client never has two names.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The bearer token of a request, from all of its `Authorization` header values (`None` for
+/// a value that is not text). Two headers are refused (RFC 6750 §3.1: one method, once), so
+/// no layer can read one token while another reads the other.
+///
+/// # Errors
+/// [`AuthError::AmbiguousCredentials`] for more than one `Authorization` header.
+pub fn request_bearer<'a>(mut values: impl Iterator<Item = Option<&'a str>>) -> Result<Option<&'a str>, AuthError> {
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthError::AmbiguousCredentials);
+    }
+    Ok(first.flatten().and_then(bearer_token))
 }
 
 impl AuthError {
@@ -25,9 +62,10 @@ impl AuthError {
             | AuthError::MissingToken
             | AuthError::InvalidToken(_)
             | AuthError::InvalidGrant => 401,
+            AuthError::AmbiguousCredentials => 400,
             AuthError::InsufficientRole(_) => 403,
             AuthError::NotFound => 404,
-            AuthError::EmailTaken => 409,
+            AuthError::EmailTaken | AuthError::Conflict => 409,
             AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) | AuthError::InvalidRequest(_) => 422,
             AuthError::RateLimited { .. } => 429,
             AuthError::Internal(_) => 500,
@@ -100,6 +138,27 @@ mod tests {
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("Bearer"), None);
+    }
+
+    #[test]
+    fn one_authorization_header_at_most() {
+        assert_eq!(request_bearer([Some("Bearer abc")].into_iter()).unwrap(), Some("abc"));
+        assert_eq!(request_bearer(std::iter::empty()).unwrap(), None);
+        assert_eq!(request_bearer([None].into_iter()).unwrap(), None);
+        let two = request_bearer([Some("Bearer abc"), Some("Bearer def")].into_iter());
+        assert!(matches!(two, Err(AuthError::AmbiguousCredentials)));
+        assert_eq!(AuthError::AmbiguousCredentials.status(), 400);
+        assert_eq!(AuthError::AmbiguousCredentials.code(), "invalid_request");
+    }
+
+    #[test]
+    fn clients_are_bucketed_by_ipv4_address_or_ipv6_slash_64() {
+        let bucket = |ip: &str| ClientAddr(ip.parse().unwrap()).bucket();
+        assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7", "IPv4-mapped is the IPv4 client");
+        assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:bbbb::9"), bucket("2001:db8:1:2:aaaa::1"), "one /64, one bucket");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
         pending.set(true);
         error.set(None);
         let (e, p, n) = (email.get_untracked(), password.get_untracked(), name.get_untracked());
-        let next = safe_next(query.get_untracked().get("next"));
+        let next = safe_next(query.get_untracked().get("next").as_deref(), &page_origin());
         let navigate = navigate.clone();
         record_credentials(purpose, &e, &p);
         leptos::task::spawn_local(async move {
@@ -126,4 +126,14 @@ fn record_credentials(purpose: Purpose, email: &str, password: &str) {
             ),
         ],
     );
+}
+
+/// This page's origin (`https://host:port`), what `next` is checked against.
+fn page_origin() -> String {
+    #[cfg(feature = "hydrate")]
+    if let Ok(origin) = window().location().origin() {
+        return origin;
+    }
+    // Never used on the server: forms submit in the browser only.
+    "http://localhost".to_string()
 }

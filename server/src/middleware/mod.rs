@@ -4,5 +4,6 @@
 pub mod body_limit;
 pub mod json_errors;
 pub mod rate_limit;
+pub mod same_site;
 pub mod security_headers;
 pub mod telemetry;

@@ -4,9 +4,10 @@
 use axum::http::header::{self, HeaderName, HeaderValue};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The layers, outermost last; apply with `ServiceBuilder`.
-pub fn layers() -> Vec<SetResponseHeaderLayer<HeaderValue>> {
-    vec![
+/// The layers, outermost last. Served over https (`AUTH_ISSUER` says so), browsers are also
+/// told to never use plain http for this host again (HSTS, two years).
+pub fn layers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
+    let mut layers = vec![
         SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
@@ -22,5 +23,12 @@ pub fn layers() -> Vec<SetResponseHeaderLayer<HeaderValue>> {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
         ),
-    ]
+    ];
+    if https {
+        layers.push(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ));
+    }
+    layers
 }

@@ -2,13 +2,14 @@
 
 use std::time::Instant;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokenflow::Timed;
 use tokenflow::dto::{LoginRequest, PasswordChangeRequest, RefreshRequest, SignupRequest, TokenResponse};
 use tokenflow::web::{rotation_timing, server_timing};
+use tokenflow::{Admitted, Timed};
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Json, UserAgent, with_token_timing};
@@ -31,19 +32,21 @@ fn token_response(status: StatusCode, body: TokenResponse, timing: &str) -> Resp
 
 pub async fn signup(
     State(state): State<AppState>,
+    Extension(admitted): Extension<Admitted>,
     UserAgent(ua): UserAgent,
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.signup(req, ua.as_deref()).await?;
+    let Timed { value, argon2 } = state.auth.signup(req, ua.as_deref(), admitted).await?;
     Ok(token_response(StatusCode::CREATED, value, &server_timing(argon2)))
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    Extension(admitted): Extension<Admitted>,
     UserAgent(ua): UserAgent,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.login(req, ua.as_deref()).await?;
+    let Timed { value, argon2 } = state.auth.login(req, ua.as_deref(), admitted).await?;
     Ok(token_response(StatusCode::OK, value, &server_timing(argon2)))
 }
 
@@ -60,9 +63,10 @@ pub async fn logout(State(state): State<AppState>, Authenticated(who): Authentic
 
 pub async fn change_password(
     State(state): State<AppState>,
+    Extension(admitted): Extension<Admitted>,
     Authenticated(who): Authenticated,
     Json(req): Json<PasswordChangeRequest>,
 ) -> Result<Response, ApiError> {
-    state.auth.change_password(&who, req).await?;
+    state.auth.change_password(&who, req, admitted).await?;
     Ok(with_token_timing(&who, StatusCode::NO_CONTENT))
 }

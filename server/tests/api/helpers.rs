@@ -116,6 +116,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub client: Client,
+    /// The core behind the server, for test hooks (a simulated partition).
+    pub auth: tokenflow::AuthService,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -139,7 +141,11 @@ pub fn test_config(db_url: &str, vars: &[(&str, &str)]) -> Config {
 
 impl TestApp {
     pub async fn start(config: Config) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            server::middleware::telemetry::init(false);
+        }
         let state = server::build_state(&config).await.expect("server starts");
+        let auth = state.auth.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -150,7 +156,7 @@ impl TestApp {
             .await
             .unwrap();
         });
-        TestApp { base: format!("http://{addr}"), client: Client::new(), stop: Some(stop), task: Some(task) }
+        TestApp { base: format!("http://{addr}"), client: Client::new(), auth, stop: Some(stop), task: Some(task) }
     }
 
     /// Stop gracefully and wait until the server is gone.
@@ -187,6 +193,33 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
+    /// A server function, as the app's pages call it: a form body, and the token if any.
+    pub async fn call_fn(&self, name: &str, token: Option<&str>, form: &str) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/fn/{name}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn delete_with(&self, path: &str, token: &str) -> Response {
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Response {
+        self.client
+            .post(self.url("/api/auth/password"))
+            .bearer_auth(token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn logout(&self, token: &str) -> Response {
         self.client.post(self.url("/api/auth/logout")).bearer_auth(token).send().await.unwrap()
     }
@@ -213,6 +246,19 @@ pub fn rotate_keys_cli(db_url: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// `tokenflow users <args>` against a database, as an operator runs it; returns stdout.
+pub fn users_cli(db_url: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenflow"))
+        .arg("users")
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tokenflow users");
+    assert!(out.status.success(), "users {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The `kid` in a token's header.
 pub fn kid_of(token: &str) -> String {
     use base64::Engine;
@@ -235,6 +281,22 @@ pub struct Tokens {
     pub access: String,
     pub refresh: String,
     pub user: Value,
+}
+
+impl Tokens {
+    /// The session id (`sid` claim) of the access token.
+    pub fn sid(&self) -> String {
+        use base64::Engine;
+        let claims = self.access.split('.').nth(1).unwrap();
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap();
+        serde_json::from_slice::<Value>(&claims).unwrap()["sid"].as_str().unwrap().to_string()
+    }
+}
+
+/// One count from the database.
+pub async fn count(pool: &sqlx::AnyPool, sql: &'static str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+    n
 }
 
 impl From<Value> for Tokens {

@@ -11,4 +11,5 @@ mod limits;
 mod races;
 mod resource_server;
 mod rotation;
+mod security;
 mod surface;

@@ -33,7 +33,8 @@ async fn parallel_signups_with_one_email_create_one_account(backend: Backend) {
 
 async fn parallel_refreshes_yield_at_most_one_successor(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    let vars = [("AUTH_RATE_LIMIT_PER_MIN", "0"), ("AUTH_REFRESH_GRACE_SECS", "0")];
+    let app = TestApp::start(test_config(&db.url, &vars)).await;
     let tokens = app.signed_up("racer@example.com").await;
     let attempts = (0..20).map(|_| {
         let (app, refresh) = (&app, tokens.refresh.clone());

@@ -1,31 +1,49 @@
-//! Accounts and sessions: sign-up, login, refresh with rotation and reuse detection, logout,
-//! the session list, password change, the admin's user list.
+//! Accounts and sessions: sign-up, login, refresh with rotation, retry grace and reuse
+//! detection, logout, the session list, password change, the admin's user list.
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::claims::Claims;
 use crate::dto::{
     LoginRequest, PasswordChangeRequest, RefreshRequest, Role, SessionInfo, SessionList, SignupRequest, TokenResponse,
-    User, UserList,
+    User, UserList, UserQuery,
 };
 use crate::error::{AuthError, TokenError};
 use crate::password::{check_password_policy, normalize_email};
-use crate::store::{is_unique_violation, limits, sessions, users};
+use crate::seal::SealKey;
+use crate::store::sessions::Revocation;
+use crate::store::users::UserRecord;
+use crate::store::{Db, is_unique_violation, sessions, users};
 use crate::throttle;
 use crate::time::{now, rfc3339};
 use crate::token;
 
-use super::{AuthService, Identity, Timed};
+use super::{Admitted, AuthService, Identity, Timed};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_USER_AGENT_CHARS: usize = 256;
+const USER_PAGE_DEFAULT: u32 = 50;
+const USER_PAGE_MAX: u32 = 200;
+/// HKDF `info` of the key that seals a refresh successor under the spent token.
+const SUCCESSOR_SEAL: &[u8] = b"tokenflow/refresh-successor/v1";
+
+/// A new session: its id, its first refresh token, when it ends, and the sessions it pushed
+/// out (beyond the per-user cap), to announce after commit.
+struct NewSession {
+    sid: String,
+    refresh: Zeroizing<String>,
+    expires_at: i64,
+    evicted: Vec<String>,
+}
 
 impl AuthService {
-    /// Create an account and its first session.
+    /// Create an account and its first session. The role is always `user`: an address in
+    /// `AUTH_ADMIN_EMAILS` proves nothing until its mailbox is proven.
     ///
     /// # Errors
     /// 422-class errors for bad input, [`AuthError::EmailTaken`], or unavailability.
@@ -34,23 +52,23 @@ impl AuthService {
         &self,
         req: SignupRequest,
         user_agent: Option<&str>,
+        _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = normalize_email(&req.email)?;
         check_password_policy(&req.password)?;
         let name = clean_name(req.name.as_deref())?;
-        let role = if self.inner.settings.admin_emails.contains(&email) { Role::Admin } else { Role::User };
         let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
-        let user = User { id: new_id(), email, name, role, created_at: rfc3339(now) };
+        let user = User { id: new_id(), email, name, role: Role::User, created_at: rfc3339(now) };
         let mut tx = self.inner.db.pool.begin().await?;
-        users::insert(&mut *tx, &user.id, &user.email, user.name.as_deref(), &password_hash, role, now)
+        users::insert(&mut *tx, &user.id, &user.email, user.name.as_deref(), &password_hash, user.role, now)
             .await
             .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
-        let (sid, refresh) = self.create_session(&mut tx, &user.id, user_agent, now).await?;
+        let session = self.create_session(&mut tx, &user.id, user_agent, now).await?;
         tx.commit().await?;
-        tracing::info!(user_id = %user.id, session_id = %sid, "signed up");
-        Ok(Timed { value: self.token_response(user, &sid, refresh, now)?, argon2 })
+        tracing::info!(user_id = %user.id, session_id = %session.sid, "signed up");
+        Ok(Timed { value: self.open_session(user, session, now).await?, argon2 })
     }
 
     /// Check credentials and open a session.
@@ -59,75 +77,103 @@ impl AuthService {
     /// [`AuthError::InvalidCredentials`] for a wrong password or unknown email alike;
     /// [`AuthError::RateLimited`] while the email is throttled.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, req: LoginRequest, user_agent: Option<&str>) -> Result<Timed<TokenResponse>, AuthError> {
+    pub async fn login(
+        &self,
+        req: LoginRequest,
+        user_agent: Option<&str>,
+        _: Admitted,
+    ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = normalize_email(&req.email)?;
         let (record, argon2) = self.check_password(&email, req.password).await?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
-        let (sid, refresh) = self.create_session(&mut tx, &record.id, user_agent, now).await?;
+        let session = self.create_session(&mut tx, &record.user.id, user_agent, now).await?;
         tx.commit().await?;
-        tracing::info!(user_id = %record.id, session_id = %sid, "logged in");
-        Ok(Timed { value: self.token_response(record, &sid, refresh, now)?, argon2 })
+        tracing::info!(user_id = %record.user.id, session_id = %session.sid, "logged in");
+        Ok(Timed { value: self.open_session(record.user, session, now).await?, argon2 })
     }
 
-    /// Throttle, then verify `password` for `email` (against a dummy hash when unknown).
-    async fn check_password(&self, email: &str, password: String) -> Result<(User, Duration), AuthError> {
+    /// Count the attempt (parallel-safe), then verify `password` for `email` (against a dummy
+    /// hash when unknown). Returns the record whose hash verified.
+    async fn check_password(&self, email: &str, password: String) -> Result<(UserRecord, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
-        let recent_failures =
-            throttle::check_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
-        let record = users::find_by_email(&db.pool, email).await?;
-        let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
-        let (matches, took) = self.inner.hasher.verify(password, phc).await?;
-        tracing::debug!(hash_ms = took.as_millis(), "password checked");
-        match record {
-            Some(record) if matches => {
-                if recent_failures > 0 {
-                    limits::clear_login_failures(&db.pool, email).await?;
-                }
-                Ok((record.user, took))
+        let attempt = throttle::begin_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
+        let checked = async {
+            let record = users::find_by_email(&db.pool, email).await?;
+            let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
+            let (matches, took) = self.inner.hasher.verify(password, phc).await?;
+            Ok::<_, AuthError>((record.filter(|_| matches), took))
+        };
+        match checked.await {
+            Ok((Some(record), took)) => {
+                attempt.succeeded(db).await?;
+                tracing::debug!(hash_ms = took.as_millis(), "password checked");
+                Ok((record, took))
             }
-            _ => {
-                limits::record_login_failure(&db.pool, email, now()).await?;
+            Ok((None, _)) => {
+                attempt.failed();
                 Err(AuthError::InvalidCredentials)
+            }
+            Err(e) => {
+                attempt.abandon(db).await;
+                Err(e)
             }
         }
     }
 
+    /// Insert a session and its first refresh token; beyond the per-user cap, the user's
+    /// oldest live sessions are revoked (under the user's row lock, so parallel sign-ins of
+    /// one user cannot all slip under the cap).
     async fn create_session(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user_id: &str,
         user_agent: Option<&str>,
         now: i64,
-    ) -> Result<(String, String), AuthError> {
-        let sid = new_id();
-        let expires = now + self.refresh_ttl();
+    ) -> Result<NewSession, AuthError> {
+        let s = &self.inner.settings;
+        // Time-ordered (UUIDv7): "the oldest sessions" is well defined within one second too.
+        let sid = uuid::Uuid::now_v7().to_string();
+        let expires_at = now + secs(s.refresh_ttl_secs.min(s.session_max_secs));
         let user_agent = user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
-        sessions::insert(&mut **tx, &sid, user_id, now, expires, user_agent.as_deref()).await?;
+        users::lock(&mut **tx, user_id).await?;
+        sessions::insert(&mut **tx, &sid, user_id, now, expires_at, user_agent.as_deref()).await?;
         let refresh = new_refresh_token()?;
-        sessions::insert_refresh(&mut **tx, &hash_refresh(&refresh), &sid, now, expires).await?;
-        Ok((sid, refresh))
+        sessions::insert_refresh(&mut **tx, &hash_refresh(&refresh), &sid, now, expires_at).await?;
+        let keep_others = i64::from(s.max_sessions_per_user) - 1;
+        let evicted = sessions::revoke_beyond(&mut **tx, user_id, &sid, keep_others, now).await?;
+        Ok(NewSession { sid, refresh, expires_at, evicted })
     }
 
-    fn refresh_ttl(&self) -> i64 {
-        i64::try_from(self.inner.settings.refresh_ttl_secs).unwrap_or(i64::MAX / 2)
+    /// The token response of a committed new session, after announcing what it evicted.
+    async fn open_session(&self, user: User, session: NewSession, now: i64) -> Result<TokenResponse, AuthError> {
+        if !session.evicted.is_empty() {
+            tracing::info!(user_id = %user.id, evicted = session.evicted.len(), "session cap: oldest sessions revoked");
+            self.inner.revoked(&session.evicted.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        }
+        self.token_response(user, &session.sid, &session.refresh, now, session.expires_at)
     }
 
+    /// An access token for `sid`, never outliving the session (`session_end`).
     fn token_response(
         &self,
         user: User,
         sid: &str,
-        refresh_token: String,
+        refresh_token: &str,
         now: i64,
+        session_end: i64,
     ) -> Result<TokenResponse, AuthError> {
         let s = &self.inner.settings;
-        let ttl = s.access_ttl_secs;
+        let exp = (now + secs(s.access_ttl_secs)).min(session_end);
+        if exp <= now {
+            return Err(AuthError::InvalidGrant);
+        }
         let claims = Claims {
             iss: s.issuer.clone(),
             aud: s.audience.clone(),
             sub: user.id.clone(),
-            exp: now + i64::try_from(ttl).unwrap_or(0),
+            exp,
             nbf: now,
             iat: now,
             jti: new_id(),
@@ -136,44 +182,90 @@ impl AuthService {
             role: user.role,
         };
         let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::Internal)?;
-        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: ttl, refresh_token, user })
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: u64::try_from(exp - now).unwrap_or(0),
+            refresh_token: refresh_token.to_string(),
+            user,
+        })
     }
 
     /// Rotate a refresh token: spend it and issue a successor. Presenting a spent token is
-    /// reuse: the whole session is revoked.
+    /// reuse, and revokes the whole session, except within the retry grace while the
+    /// successor is unused: then the same successor is answered again.
     ///
     /// # Errors
     /// [`AuthError::InvalidGrant`] for an unknown, expired, spent or revoked token.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, req: RefreshRequest) -> Result<TokenResponse, AuthError> {
-        let hash = hash_refresh(&req.refresh_token);
+        let presented = Zeroizing::new(req.refresh_token);
+        let s = &self.inner.settings;
+        let hash = hash_refresh(&presented);
         let now = now();
+        let successor = new_refresh_token()?;
+        let successor_hash = hash_refresh(&successor);
+        let sealed = match s.refresh_grace_secs {
+            0 => None,
+            _ => Some(successor_key(&presented).seal(successor.as_bytes(), hash.as_bytes())?),
+        };
         let db = &self.inner.db;
         let mut tx = db.pool.begin().await?;
-        let Some(sid) = sessions::spend_refresh(&mut *tx, &hash, now).await? else {
+        let Some(sid) = sessions::spend_refresh(&mut *tx, &hash, &successor_hash, sealed.as_deref(), now).await? else {
             tx.rollback().await?;
-            if let Some(sid) = sessions::find_spent_refresh(&db.pool, &hash).await? {
-                tracing::warn!(session_id = %sid, "refresh token reused: revoking the session");
-                if let Some(user_id) = sessions::user_of(&db.pool, &sid).await? {
-                    self.revoke(&sid, &user_id).await?;
-                }
-            }
-            return Err(AuthError::InvalidGrant);
+            return self.retry_or_reuse(&presented, &hash, now).await;
         };
-        let Some(user_id) = sessions::touch(&mut *tx, &sid, now, now + self.refresh_ttl()).await? else {
+        let touched = sessions::touch(&mut *tx, &sid, now, secs(s.refresh_ttl_secs), secs(s.session_max_secs)).await?;
+        let Some((user_id, expires_at)) = touched.filter(|(_, end)| *end > now) else {
             return Err(AuthError::InvalidGrant);
         };
         let user = users::find_by_id(&mut *tx, &user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
-        let refresh = new_refresh_token()?;
-        sessions::insert_refresh(&mut *tx, &hash_refresh(&refresh), &sid, now, now + self.refresh_ttl()).await?;
+        sessions::insert_refresh(&mut *tx, &successor_hash, &sid, now, expires_at).await?;
         tx.commit().await?;
-        self.token_response(user, &sid, refresh, now)
+        self.token_response(user, &sid, &successor, now, expires_at)
     }
 
-    async fn revoke(&self, sid: &str, user_id: &str) -> Result<bool, AuthError> {
-        let found = sessions::revoke(&self.inner.db.pool, sid, user_id, now()).await?;
-        self.inner.revoked(&[sid]).await;
-        Ok(found)
+    /// A refresh token that could not be spent: a retry within the grace gets the same
+    /// successor; any other spent token is reuse and revokes its session.
+    async fn retry_or_reuse(&self, presented: &str, hash: &str, now: i64) -> Result<TokenResponse, AuthError> {
+        let db = &self.inner.db;
+        let Some(spent) = sessions::find_spent_refresh(&db.pool, hash).await? else {
+            return Err(AuthError::InvalidGrant);
+        };
+        let grace = secs(self.inner.settings.refresh_grace_secs);
+        if grace > 0 && now - spent.spent_at <= grace && spent.successor_unused {
+            let successor = spent
+                .sealed_successor
+                .as_deref()
+                .and_then(|sealed| successor_key(presented).open(sealed, hash.as_bytes()))
+                .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+                .map(Zeroizing::new)
+                .filter(|s| spent.successor_hash.as_deref() == Some(hash_refresh(s).as_str()));
+            if let Some(successor) = successor {
+                let session = sessions::find(&db.pool, &spent.session_id).await?;
+                let Some(session) = session.filter(|s| !s.revoked && s.expires_at > now) else {
+                    return Err(AuthError::InvalidGrant);
+                };
+                let user = users::find_by_id(&db.pool, &session.user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
+                tracing::info!(session_id = %session.id, "refresh retried within the grace: same successor");
+                return self.token_response(user, &session.id, &successor, now, session.expires_at);
+            }
+        }
+        tracing::warn!(session_id = %spent.session_id, "refresh token reused: revoking the session");
+        if let Some(user_id) = sessions::user_of(&db.pool, &spent.session_id).await? {
+            self.revoke(&spent.session_id, &user_id).await?;
+        }
+        Err(AuthError::InvalidGrant)
+    }
+
+    /// Revoke one session of `user_id`. Only a change is announced (in memory and to other
+    /// instances): an id that is not the user's changes nothing anywhere.
+    async fn revoke(&self, sid: &str, user_id: &str) -> Result<Revocation, AuthError> {
+        let outcome = sessions::revoke(&self.inner.db.pool, sid, user_id, now()).await?;
+        if outcome == Revocation::Revoked {
+            self.inner.revoked(&[sid]).await;
+        }
+        Ok(outcome)
     }
 
     /// End the caller's session: its refresh token and every access token of it.
@@ -186,12 +278,13 @@ impl AuthService {
         Ok(())
     }
 
-    /// The caller's live sessions.
+    /// The caller's live sessions (at most the per-user cap).
     ///
     /// # Errors
     /// Database unavailability.
     pub async fn sessions(&self, who: &Identity) -> Result<SessionList, AuthError> {
-        let rows = sessions::list_live(&self.inner.db.pool, &who.user.id, now()).await?;
+        let cap = i64::from(self.inner.settings.max_sessions_per_user);
+        let rows = sessions::list_live(&self.inner.db.pool, &who.user.id, now(), cap).await?;
         let sessions = rows
             .into_iter()
             .map(|s| SessionInfo {
@@ -205,12 +298,15 @@ impl AuthService {
         Ok(SessionList { sessions })
     }
 
-    /// Revoke one of the caller's sessions.
+    /// Revoke one of the caller's sessions (idempotent for the caller's own).
     ///
     /// # Errors
     /// [`AuthError::NotFound`] for a session of someone else, or none.
     pub async fn revoke_session(&self, who: &Identity, sid: &str) -> Result<(), AuthError> {
-        if self.revoke(sid, &who.user.id).await? { Ok(()) } else { Err(AuthError::NotFound) }
+        match self.revoke(sid, &who.user.id).await? {
+            Revocation::NotFound => Err(AuthError::NotFound),
+            Revocation::Revoked | Revocation::AlreadyRevoked => Ok(()),
+        }
     }
 
     /// Revoke every session of the caller but the current one; returns how many.
@@ -224,36 +320,94 @@ impl AuthService {
     }
 
     /// Change the caller's password; every other session of theirs is revoked in the same
-    /// transaction.
+    /// transaction. Compare-and-swap: it commits only if the calling session is still live and
+    /// the stored hash is still the one just verified.
     ///
     /// # Errors
-    /// [`AuthError::WeakPassword`], [`AuthError::InvalidCredentials`], throttling.
+    /// [`AuthError::WeakPassword`], [`AuthError::InvalidCredentials`], [`AuthError::Conflict`],
+    /// throttling (per email, and per user: each change costs two hashes).
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn change_password(&self, who: &Identity, req: PasswordChangeRequest) -> Result<(), AuthError> {
+    pub async fn change_password(
+        &self,
+        who: &Identity,
+        req: PasswordChangeRequest,
+        _: Admitted,
+    ) -> Result<(), AuthError> {
         check_password_policy(&req.new_password)?;
-        self.check_password(&who.user.email, req.current_password).await?;
-        let (new_hash, _) = self.inner.hasher.hash(req.new_password).await?;
-        let mut tx = self.inner.db.pool.begin().await?;
-        if !users::set_password_hash(&mut *tx, &who.user.id, &new_hash).await? {
+        let s = &self.inner.settings;
+        let bucket = format!("password:{}", who.user.id);
+        throttle::check_rate(&self.inner.db, &bucket, s.password_changes_per_hour, 3600, now()).await?;
+        let (record, _) = self.check_password(&who.user.email, req.current_password).await?;
+        if record.user.id != who.user.id {
             return Err(TokenError::UnknownUser.into());
         }
-        let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now()).await?;
+        let (new_hash, _) = self.inner.hasher.hash(req.new_password).await?;
+        let now = now();
+        let mut tx = self.inner.db.pool.begin().await?;
+        let swapped =
+            users::swap_password_hash(&mut *tx, &who.user.id, &record.password_hash, &new_hash, &who.claims.sid, now)
+                .await?;
+        if !swapped {
+            tx.rollback().await?;
+            return Err(AuthError::Conflict);
+        }
+        let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now).await?;
         tx.commit().await?;
         self.inner.revoked(&revoked.iter().map(String::as_str).collect::<Vec<_>>()).await;
         tracing::info!(revoked = revoked.len(), "password changed");
         Ok(())
     }
 
-    /// Every user (admins only).
+    /// A page of users (admins only): `q` filters by email substring.
     ///
     /// # Errors
-    /// [`AuthError::InsufficientRole`] for non-admins.
-    pub async fn list_users(&self, who: &Identity) -> Result<UserList, AuthError> {
+    /// [`AuthError::InsufficientRole`] for non-admins; [`AuthError::InvalidRequest`] for a
+    /// limit out of range or a cursor this server did not make.
+    pub async fn list_users(&self, who: &Identity, query: UserQuery) -> Result<UserList, AuthError> {
         self.authorize(who, Role::Admin)?;
-        Ok(UserList { users: users::list(&self.inner.db.pool).await? })
+        let limit = query.limit.unwrap_or(USER_PAGE_DEFAULT);
+        if !(1..=USER_PAGE_MAX).contains(&limit) {
+            return Err(AuthError::InvalidRequest("limit must be between 1 and 200".into()));
+        }
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let q = query.q.unwrap_or_default().trim().to_lowercase();
+        let mut page = users::page(&self.inner.db.pool, &q, after.as_ref(), i64::from(limit) + 1).await?;
+        let more = page.len() > limit as usize;
+        page.truncate(limit as usize);
+        let next_cursor = if more { page.last().map(|(_, cursor)| encode_cursor(cursor)) } else { None };
+        Ok(UserList { users: page.into_iter().map(|(user, _)| user).collect(), next_cursor })
     }
 }
 
+/// Make the account with `email` an admin, or a user again (`tokenflow users promote|demote`).
+/// Its tokens carry the new role from their next refresh.
+///
+/// # Errors
+/// [`AuthError::NotFound`] for no such account; invalid email; the database's.
+pub async fn set_role(db: &Db, email: &str, role: Role) -> Result<User, AuthError> {
+    let email = normalize_email(email)?;
+    let user = users::set_role_by_email(&db.pool, &email, role).await?.ok_or(AuthError::NotFound)?;
+    tracing::info!(user_id = %user.id, role = role.as_str(), "role set by the operator");
+    Ok(user)
+}
+
+fn encode_cursor((created_at, id): &users::Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<users::Cursor, AuthError> {
+    let bad = || AuthError::InvalidRequest("cursor is not one this server made".into());
+    let text = URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX / 4)
+}
+
+/// Display names: trimmed, at most 100 characters, no control or format characters (bidi
+/// overrides and invisible marks would let a name impersonate another or reorder a page).
 fn clean_name(name: Option<&str>) -> Result<Option<String>, AuthError> {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(None) };
     if name.chars().count() > MAX_NAME_CHARS {
@@ -262,7 +416,21 @@ fn clean_name(name: Option<&str>) -> Result<Option<String>, AuthError> {
     if name.chars().any(char::is_control) {
         return Err(AuthError::InvalidRequest("name must not contain control characters".into()));
     }
+    if name.chars().any(is_format_char) {
+        return Err(AuthError::InvalidRequest(
+            "name must not contain invisible or direction-changing characters".into(),
+        ));
+    }
     Ok(Some(name.to_string()))
+}
+
+/// Unicode general category Cf (format characters): bidi controls, zero-width characters,
+/// invisible operators, tags.
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
+        | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
 fn new_id() -> String {
@@ -275,11 +443,41 @@ pub(super) fn random_bytes() -> Result<[u8; 32], AuthError> {
     Ok(bytes)
 }
 
-/// 256 random bits, base64url: opaque to clients.
-fn new_refresh_token() -> Result<String, AuthError> {
-    Ok(URL_SAFE_NO_PAD.encode(random_bytes()?))
+/// 256 random bits, base64url: opaque to clients; wiped from memory when dropped.
+fn new_refresh_token() -> Result<Zeroizing<String>, AuthError> {
+    let bytes = Zeroizing::new(random_bytes()?);
+    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
 }
 
 fn hash_refresh(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The key that seals a spent token's successor: only the holder of the spent token has it.
+fn successor_key(spent: &str) -> SealKey {
+    SealKey::derive(spent.as_bytes(), SUCCESSOR_SEAL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_bidi_overrides_and_invisible_characters() {
+        assert_eq!(clean_name(Some("  Ada Lovelace ")).unwrap().as_deref(), Some("Ada Lovelace"));
+        assert_eq!(clean_name(Some("Zoë 李")).unwrap().as_deref(), Some("Zoë 李"));
+        for bad in ["admin\u{202E}nimda", "a\u{200B}b", "a\u{2066}b", "a\u{FEFF}b", "a\u{E0041}b", "a\u{00AD}b", "a\nb"]
+        {
+            assert!(matches!(clean_name(Some(bad)), Err(AuthError::InvalidRequest(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = (1_795_331_376, "0b6c-id".to_string());
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
+        for bad in ["", "!!", &URL_SAFE_NO_PAD.encode("no-colon"), &URL_SAFE_NO_PAD.encode("x:id")] {
+            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -7,10 +7,12 @@ mod accounts;
 mod keyring;
 
 use accounts::random_bytes;
-use keyring::{background, listen_for_revocations, load_ring};
+use keyring::{listen_for_revocations, load_ring, maintain, poll_revocations};
 
+pub use accounts::set_role;
 pub use keyring::rotate_keys;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,9 +27,10 @@ use crate::keys::{Jwks, KeyMaterial, KeyRing};
 use crate::password::PasswordHasher;
 use crate::settings::AuthSettings;
 use crate::store::{Db, sessions, users};
-use crate::throttle;
+use crate::throttle::RefusedBuckets;
 use crate::time::now;
 use crate::token::{self, Policy, TokenCache};
+use crate::web::ClientAddr;
 
 /// Unknown `kid`s trigger a key reload at most this often (a rotation on another instance).
 const KEY_RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(2);
@@ -51,11 +54,18 @@ pub struct TokenCheck {
     pub took: Duration,
 }
 
+/// Proof that a request was counted against its client's per-IP limit: every entry point
+/// that hashes a password takes one, so none can forget the limit. Only
+/// [`AuthService::admit`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted(());
+
 /// Where signing keys come from.
 enum KeySource {
     Database,
-    /// `AUTH_SIGNING_KEY_FILE`: one operator-managed key. // a secret: never logged.
-    Pem(String),
+    /// `AUTH_SIGNING_KEY_FILE`: one operator-managed key, wiped from memory on drop.
+    /// // a secret: never logged.
+    Pem(zeroize::Zeroizing<String>),
 }
 
 struct Inner {
@@ -70,6 +80,9 @@ struct Inner {
     hasher: PasswordHasher,
     /// Verified against when the email is unknown, so that costs what a wrong password costs.
     dummy_hash: String,
+    refused: RefusedBuckets,
+    /// Test hook: behave as if the database could not be polled (a partitioned instance).
+    partitioned: AtomicBool,
 }
 
 /// A result and what its password hashing cost, for `Server-Timing` and the flow view.
@@ -91,7 +104,11 @@ impl AuthService {
     ///
     /// # Errors
     /// A reason to refuse to start: nonsensical settings, an unusable key file, a database error.
-    pub async fn start(db: Db, settings: AuthSettings, signing_key_pem: Option<String>) -> Result<AuthService, String> {
+    pub async fn start(
+        db: Db,
+        settings: AuthSettings,
+        signing_key_pem: Option<zeroize::Zeroizing<String>>,
+    ) -> Result<AuthService, String> {
         settings.validate()?;
         let hasher = PasswordHasher::start(settings.hash_workers, settings.hash_queue)
             .map_err(|e| format!("starting hash workers: {e}"))?;
@@ -124,8 +141,11 @@ impl AuthService {
             key_source,
             hasher,
             dummy_hash,
+            refused: RefusedBuckets::default(),
+            partitioned: AtomicBool::new(false),
         });
-        tokio::spawn(background(Arc::downgrade(&inner)));
+        tokio::spawn(poll_revocations(Arc::downgrade(&inner)));
+        tokio::spawn(maintain(Arc::downgrade(&inner)));
         tokio::spawn(listen_for_revocations(Arc::downgrade(&inner)));
         Ok(AuthService { inner })
     }
@@ -152,13 +172,23 @@ impl AuthService {
         self.inner.db.ping().await
     }
 
-    /// Count a request of `client` (e.g. an IP) against the per-minute limit.
+    /// Count a request of `client` against the per-minute limit (`AUTH_RATE_LIMIT_PER_MIN`).
+    /// A client already refused in this minute is refused from memory, without a write.
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] beyond the limit.
-    pub async fn rate_limit(&self, client: &str) -> Result<(), AuthError> {
-        let s = &self.inner.settings;
-        throttle::check_rate(&self.inner.db, &format!("auth:{client}"), s.rate_limit_per_min, now()).await
+    pub async fn admit(&self, client: &ClientAddr) -> Result<Admitted, AuthError> {
+        let bucket = format!("auth:{}", client.bucket());
+        let per_min = self.inner.settings.rate_limit_per_min;
+        self.inner.refused.check(&self.inner.db, &bucket, per_min, now()).await?;
+        Ok(Admitted(()))
+    }
+
+    /// Test hook: `true` makes this instance behave as if cut off from revocations (no poll
+    /// succeeds, notifications are lost), as during a network partition.
+    #[doc(hidden)]
+    pub fn simulate_partition(&self, partitioned: bool) {
+        self.inner.partitioned.store(partitioned, Ordering::Release);
     }
 
     /// Verify a bearer token: header, signature, claims, then the session, from memory.
@@ -240,6 +270,12 @@ impl Inner {
             *current = Arc::new(ring);
         }
         Ok(())
+    }
+}
+
+impl Inner {
+    fn partitioned(&self) -> bool {
+        self.partitioned.load(Ordering::Acquire)
     }
 }
 

@@ -5,7 +5,9 @@ use sqlx::{AnyExecutor, Row};
 /// A stored key. // not Serialize: holds the private key.
 pub struct KeyRow {
     pub kid: String,
-    pub private_pem: String,
+    /// PKCS#8 PEM or `sealed:v1:…`; `None` once the key stopped signing.
+    pub private_pem: Option<String>,
+    pub public_x: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
 }
@@ -13,7 +15,7 @@ pub struct KeyRow {
 /// Keys that still sign, or retired after `retired_after` (so they still verify).
 pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Result<Vec<KeyRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT kid, private_pem, created_at, retired_at FROM signing_keys \
+        "SELECT kid, private_pem, public_x, created_at, retired_at FROM signing_keys \
          WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid",
     )
     .bind(retired_after)
@@ -24,6 +26,7 @@ pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Re
             Ok(KeyRow {
                 kid: r.try_get("kid")?,
                 private_pem: r.try_get("private_pem")?,
+                public_x: r.try_get("public_x")?,
                 created_at: r.try_get("created_at")?,
                 retired_at: r.try_get("retired_at")?,
             })
@@ -66,12 +69,32 @@ pub async fn insert<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Stop every key but `keep` from signing.
+/// Stop every key but `keep` from signing, and delete their private parts: a retired key
+/// only verifies, and an instance still signing with it until its next reload holds it in
+/// memory already.
 pub async fn retire_all_but<'e>(db: impl AnyExecutor<'e>, keep: &str, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
-        .bind(now)
-        .bind(keep)
+    let done = sqlx::query(
+        "UPDATE signing_keys SET retired_at = $1, private_pem = NULL WHERE kid <> $2 AND retired_at IS NULL",
+    )
+    .bind(now)
+    .bind(keep)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Replace a key's stored private part (to encrypt a plaintext one at rest).
+pub async fn set_private<'e>(db: impl AnyExecutor<'e>, kid: &str, private_pem: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE signing_keys SET private_pem = $1 WHERE kid = $2 AND private_pem IS NOT NULL")
+        .bind(private_pem)
+        .bind(kid)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+/// Delete keys retired before `retired_before`: no live token can carry their `kid`.
+pub async fn delete_retired<'e>(db: impl AnyExecutor<'e>, retired_before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1").bind(retired_before).execute(db).await?;
     Ok(done.rows_affected())
 }

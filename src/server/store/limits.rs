@@ -2,8 +2,15 @@
 
 use sqlx::{AnyExecutor, Row};
 
-pub async fn record_login_failure<'e>(db: impl AnyExecutor<'e>, email: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
+/// Write a login attempt for `email` before its password is checked (see `throttle`).
+pub async fn insert_login_attempt<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &str,
+    email: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO login_failures (id, email, failed_at) VALUES ($1, $2, $3)")
+        .bind(id)
         .bind(email)
         .bind(now)
         .execute(db)
@@ -11,22 +18,29 @@ pub async fn record_login_failure<'e>(db: impl AnyExecutor<'e>, email: &str, now
     Ok(())
 }
 
-/// Times of the newest `limit` failures for `email` after `since`, newest first.
-pub async fn recent_login_failures<'e>(
+/// Take back one attempt: it was refused before its password was checked, or never finished.
+pub async fn delete_login_attempt<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// Ids and times of the newest `limit` attempts for `email` after `since`, newest first.
+pub async fn recent_login_attempts<'e>(
     db: impl AnyExecutor<'e>,
     email: &str,
     since: i64,
     limit: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT failed_at FROM login_failures WHERE email = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3",
+        "SELECT id, failed_at FROM login_failures WHERE email = $1 AND failed_at > $2 \
+         ORDER BY failed_at DESC LIMIT $3",
     )
     .bind(email)
     .bind(since)
     .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.iter().map(|r| r.try_get("failed_at")).collect()
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("failed_at")?))).collect()
 }
 
 pub async fn clear_login_failures<'e>(db: impl AnyExecutor<'e>, email: &str) -> Result<(), sqlx::Error> {

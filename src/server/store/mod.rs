@@ -69,7 +69,7 @@ impl Db {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
         if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(url);
+            prepare_sqlite_files(url).map_err(sqlx::Error::Io)?;
         }
         let options = AnyConnectOptions::from_str(url)?
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
@@ -157,17 +157,45 @@ where
     }
 }
 
-fn create_sqlite_parent_dir(url: &str) {
+/// The database file of a SQLite URL, if it names one.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(':') {
-        return;
-    }
-    if let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
+/// The database holds password hashes and (unless encrypted) private keys: its folder is
+/// created 0700 and the file 0600 before SQLite opens it. SQLite gives its `-wal` and `-shm`
+/// files the main file's mode; any left from before are tightened too. An existing folder is
+/// not ours to change (it may be `/tmp`): a loose one gets a warning.
+fn prepare_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
+    #[cfg(unix)]
     {
-        let _ = std::fs::create_dir_all(parent);
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if parent.exists() {
+                let mode = std::fs::metadata(parent)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(folder = %parent.display(), "the database folder is open to group or others (mode {:o}); chmod 700 it", mode & 0o777);
+                }
+            } else {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            }
+        }
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
     }
+    #[cfg(not(unix))]
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(())
 }
 
 /// `true` when the error is the database refusing a duplicate (SQLite and PostgreSQL alike).

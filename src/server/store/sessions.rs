@@ -9,6 +9,7 @@ pub struct SessionRow {
     pub user_id: String,
     pub created_at: i64,
     pub last_used_at: i64,
+    pub expires_at: i64,
     pub user_agent: Option<String>,
     pub revoked: bool,
 }
@@ -36,12 +37,19 @@ pub async fn insert<'e>(
     Ok(())
 }
 
+macro_rules! columns {
+    () => {
+        "id, user_id, created_at, last_used_at, expires_at, user_agent, revoked_at"
+    };
+}
+
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        expires_at: row.try_get("expires_at")?,
         user_agent: row.try_get("user_agent")?,
         revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
     })
@@ -49,7 +57,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
 
 #[tracing::instrument(skip_all, fields(session_id = %id))]
 pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query("SELECT id, user_id, created_at, last_used_at, user_agent, revoked_at FROM sessions WHERE id = $1")
+    sqlx::query(concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?
@@ -58,49 +66,84 @@ pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Sessi
         .transpose()
 }
 
-/// The user's sessions that are neither revoked nor expired, newest first.
-pub async fn list_live<'e>(db: impl AnyExecutor<'e>, user_id: &str, now: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, user_id, created_at, last_used_at, user_agent, revoked_at FROM sessions \
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id",
-    )
+/// The user's sessions that are neither revoked nor expired, newest first, at most `limit`.
+pub async fn list_live<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &str,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         ORDER BY created_at DESC, id LIMIT $3"
+    ))
     .bind(user_id)
     .bind(now)
+    .bind(limit)
     .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
-/// Extend a live session on refresh. `None` when it is revoked, expired or gone.
+/// Extend a live session on refresh by `ttl`, never past `created_at + max_life`. Returns the
+/// user and the new expiry; `None` when the session is revoked, expired or gone.
 pub async fn touch<'e>(
     db: impl AnyExecutor<'e>,
     id: &str,
     now: i64,
-    expires_at: i64,
-) -> Result<Option<String>, sqlx::Error> {
+    ttl: i64,
+    max_life: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
     let row = sqlx::query(
-        "UPDATE sessions SET last_used_at = $1, expires_at = $2 \
-         WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id",
+        "UPDATE sessions SET last_used_at = $1, \
+         expires_at = CASE WHEN $1 + $2 < created_at + $3 THEN $1 + $2 ELSE created_at + $3 END \
+         WHERE id = $4 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, expires_at",
     )
     .bind(now)
-    .bind(expires_at)
+    .bind(ttl)
+    .bind(max_life)
     .bind(id)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get("user_id")).transpose()
+    row.map(|r| Ok((r.try_get("user_id")?, r.try_get("expires_at")?))).transpose()
 }
 
-/// Revoke one session of a user. `true` when that session exists (revoked now or before):
-/// revoking is idempotent.
+/// What revoking one session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// It was live and is revoked now: worth announcing.
+    Revoked,
+    /// It was revoked before: nothing changed.
+    AlreadyRevoked,
+    /// No such session of this user: nothing changed, for anyone.
+    NotFound,
+}
+
+/// Revoke one session of a user. Only a session of `user_id` is touched.
 #[tracing::instrument(skip_all, fields(session_id = %id))]
-pub async fn revoke<'e>(db: impl AnyExecutor<'e>, id: &str, user_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3")
+pub async fn revoke<'e, E: AnyExecutor<'e> + Copy>(
+    db: E,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Revocation, sqlx::Error> {
+    let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
         .bind(now)
         .bind(id)
         .bind(user_id)
         .execute(db)
         .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() > 0 {
+        return Ok(Revocation::Revoked);
+    }
+    let exists = sqlx::query("SELECT 1 AS one FROM sessions WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(if exists.is_some() { Revocation::AlreadyRevoked } else { Revocation::NotFound })
 }
 
 /// Revoke every live session of a user but `keep`; returns the ids revoked.
@@ -117,6 +160,32 @@ pub async fn revoke_others<'e>(
     .bind(now)
     .bind(user_id)
     .bind(keep)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
+/// Revoke the user's oldest live sessions beyond the newest `keep_others` besides `newest`;
+/// returns the ids revoked. The caller holds the user's row lock, so parallel sign-ins of one
+/// user trim one after the other.
+pub async fn revoke_beyond<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &str,
+    newest: &str,
+    keep_others: i64,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 \
+         WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL AND expires_at > $1 AND id NOT IN ( \
+             SELECT id FROM sessions WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL AND expires_at > $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $4) \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(newest)
+    .bind(keep_others)
     .fetch_all(db)
     .await?;
     rows.iter().map(|r| r.try_get("id")).collect()
@@ -146,36 +215,90 @@ pub async fn insert_refresh<'e>(
     Ok(())
 }
 
-/// Spend a live refresh token, atomically: of any number of concurrent calls with one token,
-/// exactly one gets its session id; the conditional UPDATE is the lock.
+/// Spend a live refresh token, atomically, recording its successor (by hash, and sealed for
+/// the retry grace): of any number of concurrent calls with one token, exactly one gets its
+/// session id; the conditional UPDATE is the lock.
 pub async fn spend_refresh<'e>(
     db: impl AnyExecutor<'e>,
     token_hash: &str,
+    successor_hash: &str,
+    sealed_successor: Option<&str>,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query(
-        "UPDATE refresh_tokens SET spent_at = $1 \
+        "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $3, sealed_successor = $4 \
          WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id",
     )
     .bind(now)
     .bind(token_hash)
+    .bind(successor_hash)
+    .bind(sealed_successor)
     .fetch_optional(db)
     .await?;
     row.map(|r| r.try_get("session_id")).transpose()
 }
 
-/// A refresh token that could not be spent: was it spent before (reuse)? `Some(session id)`
-/// when it was.
-pub async fn find_spent_refresh<'e>(db: impl AnyExecutor<'e>, token_hash: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND spent_at IS NOT NULL")
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await?;
-    row.map(|r| r.try_get("session_id")).transpose()
+/// A refresh token spent before.
+#[derive(Debug, Clone)]
+pub struct SpentRefresh {
+    pub session_id: String,
+    pub spent_at: i64,
+    pub successor_hash: Option<String>,
+    pub sealed_successor: Option<String>,
+    /// `true` while the successor itself has not been spent.
+    pub successor_unused: bool,
+}
+
+/// A refresh token that could not be spent: was it spent before (a retry or reuse)?
+pub async fn find_spent_refresh<'e>(
+    db: impl AnyExecutor<'e>,
+    token_hash: &str,
+) -> Result<Option<SpentRefresh>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT r.session_id, r.spent_at, r.successor_hash, r.sealed_successor, s.spent_at AS successor_spent_at, \
+         s.token_hash AS successor_found \
+         FROM refresh_tokens r LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash \
+         WHERE r.token_hash = $1 AND r.spent_at IS NOT NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| {
+        let found: Option<String> = r.try_get("successor_found")?;
+        let successor_spent: Option<i64> = r.try_get("successor_spent_at")?;
+        Ok(SpentRefresh {
+            session_id: r.try_get("session_id")?,
+            spent_at: r.try_get("spent_at")?,
+            successor_hash: r.try_get("successor_hash")?,
+            sealed_successor: r.try_get("sealed_successor")?,
+            successor_unused: found.is_some() && successor_spent.is_none(),
+        })
+    })
+    .transpose()
 }
 
 /// The user id of a session, if any.
 pub async fn user_of<'e>(db: impl AnyExecutor<'e>, session_id: &str) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id).fetch_optional(db).await?;
     row.map(|r| r.try_get("user_id")).transpose()
+}
+
+/// Delete what can no longer matter: sessions past their expiry (no token of theirs can
+/// verify: access tokens never outlive their session), sessions revoked before
+/// `revoked_before`, and refresh tokens past their expiry. Returns rows deleted.
+pub async fn purge(db: &sqlx::AnyPool, now: i64, revoked_before: i64) -> Result<u64, sqlx::Error> {
+    let tokens = sqlx::query(
+        "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN \
+         (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $2)",
+    )
+    .bind(now)
+    .bind(revoked_before)
+    .execute(db)
+    .await?;
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $2")
+        .bind(now)
+        .bind(revoked_before)
+        .execute(db)
+        .await?;
+    Ok(tokens.rows_affected() + sessions.rows_affected())
 }

@@ -79,23 +79,84 @@ pub async fn find_by_id<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option
         .transpose()
 }
 
-/// Every user, oldest first.
-pub async fn list<'e>(db: impl AnyExecutor<'e>) -> Result<Vec<User>, sqlx::Error> {
-    let rows =
-        sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email")).fetch_all(db).await?;
-    rows.iter().map(|r| from_row(r).map(|rec| rec.user)).collect()
+/// Where a page of users starts: after this `(created_at, id)`.
+pub type Cursor = (i64, String);
+
+/// Up to `limit` users whose email contains `q`, ordered by `created_at` then id, after
+/// `after`. Each comes with its `(created_at, id)` for the next page's cursor.
+pub async fn page<'e>(
+    db: impl AnyExecutor<'e>,
+    q: &str,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<(User, Cursor)>, sqlx::Error> {
+    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let (after_at, after_id) = after.map_or((i64::MIN, String::new()), |(at, id)| (*at, id.clone()));
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE email LIKE $1 ESCAPE '\\' AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+         ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(pattern)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let cursor = (r.try_get("created_at")?, r.try_get("id")?);
+            from_row(r).map(|rec| (rec.user, cursor))
+        })
+        .collect()
 }
 
+/// Take the user's row lock until the transaction ends (portable `SELECT … FOR UPDATE`):
+/// what one sign-in decides about a user's sessions, the next one sees.
+pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET role = role WHERE id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// Replace the password hash, but only if it is still `expected` (the one just verified) and
+/// the session `sid` is still live: a compare-and-swap. `false` when either changed meanwhile.
 #[tracing::instrument(skip_all, fields(user_id = %id))]
-pub async fn set_password_hash<'e>(
+pub async fn swap_password_hash<'e>(
     db: impl AnyExecutor<'e>,
     id: &str,
+    expected: &str,
     password_hash: &str,
+    sid: &str,
+    now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(password_hash)
-        .bind(id)
-        .execute(db)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3 AND EXISTS ( \
+         SELECT 1 FROM sessions WHERE sessions.id = $4 AND sessions.user_id = $2 \
+         AND sessions.revoked_at IS NULL AND sessions.expires_at > $5)",
+    )
+    .bind(password_hash)
+    .bind(id)
+    .bind(expected)
+    .bind(sid)
+    .bind(now)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Set the role of the account with this (normalised) email; the user, or `None`.
+pub async fn set_role_by_email<'e>(
+    db: impl AnyExecutor<'e>,
+    email: &str,
+    role: Role,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query(concat!("UPDATE users SET role = $1 WHERE email = $2 RETURNING ", columns!()))
+        .bind(role.as_str())
+        .bind(email)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(|r| from_row(r).map(|rec| rec.user))
+        .transpose()
 }

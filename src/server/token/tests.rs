@@ -141,6 +141,9 @@ fn crit_is_refused() {
     let mut h = header(&f);
     h["crit"] = json!(["exp"]);
     assert_eq!(check_now(&f, &token(&f, &h, &now_claims())), Err(TokenError::Critical));
+    // Found by the property tests: `null` is a value too, not an absence.
+    h["crit"] = Value::Null;
+    assert_eq!(check_now(&f, &token(&f, &h, &now_claims())), Err(TokenError::Critical));
 }
 
 #[test]
@@ -151,6 +154,8 @@ fn key_references_in_the_header_are_refused_not_followed() {
         ("jwk", json!({"kty": "OKP"})),
         ("x5u", json!("https://evil.test")),
         ("x5c", json!(["MII"])),
+        ("jku", Value::Null),
+        ("jwk", Value::Null),
     ] {
         let mut h = header(&f);
         h[name] = value;

@@ -1,0 +1,187 @@
+//! Authorization: every endpoint and server function × {no token, user, another user, admin} ×
+//! {own id, another's id, unknown id}. A request changes only what belongs to its caller.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    another_users_session_id_is_404_and_revokes_nothing_on_any_instance,
+    every_endpoint_answers_each_actor_as_the_contract_says,
+    the_admin_list_is_bounded_paginated_and_filtered,
+);
+
+/// Bob learns Alice's `sid` (it is in every access token she shows anyone) and tries to end
+/// her session, through the REST API and the server function. Nothing of Alice's changes: not
+/// the row, not this instance's memory, not another instance's.
+async fn another_users_session_id_is_404_and_revokes_nothing_on_any_instance(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let config = || test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")]);
+    let (app, other) = (TestApp::start(config()).await, TestApp::start(config()).await);
+    let alice = app.signed_up("alice@example.com").await;
+    let bob = app.signed_up("bob@example.com").await;
+    // Both instances know Alice's session (cached as live).
+    for instance in [&app, &other] {
+        assert_eq!(instance.get_with("/api/me", &alice.access).await.status(), StatusCode::OK);
+    }
+
+    let path = format!("/api/sessions/{}", alice.sid());
+    expect_error(app.delete_with(&path, &bob.access).await, StatusCode::NOT_FOUND, "not_found").await;
+    let by_fn = app.call_fn("revoke_session", Some(&bob.access), &format!("id={}", alice.sid())).await;
+    assert_eq!(by_fn.status(), StatusCode::NOT_FOUND);
+    expect_error(app.delete_with("/api/sessions/not-a-session", &bob.access).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
+
+    // Longer than the poll and any notification take to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    for instance in [&app, &other] {
+        assert_eq!(instance.get_with("/api/me", &alice.access).await.status(), StatusCode::OK, "Alice is still in");
+    }
+    let pool = db.pool().await;
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL").await, 0);
+    assert_eq!(app.refresh(&alice.refresh).await.status(), StatusCode::OK);
+
+    // Her own id works for her (from another of her sessions), and only changes her session.
+    let laptop = Tokens::from(app.login("alice@example.com", PASSWORD).await.json::<Value>().await.unwrap());
+    assert_eq!(app.delete_with(&path, &laptop.access).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.delete_with(&path, &laptop.access).await.status(), StatusCode::NO_CONTENT, "idempotent for her");
+    expect_error(app.get_with("/api/me", &alice.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_eq!(app.get_with("/api/me", &bob.access).await.status(), StatusCode::OK);
+    app.stop().await;
+    other.stop().await;
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Actor {
+    Anonymous,
+    User,
+    Admin,
+}
+
+async fn every_endpoint_answers_each_actor_as_the_contract_says(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    let user = app.signed_up("user@example.com").await;
+    let victim = app.signed_up("victim@example.com").await;
+    app.signed_up("boss@example.com").await;
+    users_cli(&db.url, &["promote", "boss@example.com"]);
+    let admin = Tokens::from(app.login("boss@example.com", PASSWORD).await.json::<Value>().await.unwrap());
+    let (victim_sid, unknown_sid) = (victim.sid(), "00000000-0000-4000-8000-000000000000".to_string());
+
+    for actor in [Actor::Anonymous, Actor::User, Actor::Admin] {
+        let token = match actor {
+            Actor::Anonymous => None,
+            Actor::User => Some(user.access.as_str()),
+            Actor::Admin => Some(admin.access.as_str()),
+        };
+        let authenticated = |ok: StatusCode| if token.is_some() { ok } else { StatusCode::UNAUTHORIZED };
+        let admin_only = match actor {
+            Actor::Anonymous => StatusCode::UNAUTHORIZED,
+            Actor::User => StatusCode::FORBIDDEN,
+            Actor::Admin => StatusCode::OK,
+        };
+        let get = |path: &'static str| {
+            let mut request = app.client.get(app.url(path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let delete = |path: String| {
+            let mut request = app.client.delete(app.url(&path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let cases: Vec<(String, StatusCode, StatusCode)> = vec![
+            ("GET /api/me".into(), get("/api/me").await.unwrap().status(), authenticated(StatusCode::OK)),
+            ("GET /api/sessions".into(), get("/api/sessions").await.unwrap().status(), authenticated(StatusCode::OK)),
+            ("GET /api/admin/users".into(), get("/api/admin/users").await.unwrap().status(), admin_only),
+            (
+                "DELETE another's session".into(),
+                delete(format!("/api/sessions/{victim_sid}")).await.unwrap().status(),
+                authenticated(StatusCode::NOT_FOUND),
+            ),
+            (
+                "DELETE unknown session".into(),
+                delete(format!("/api/sessions/{unknown_sid}")).await.unwrap().status(),
+                authenticated(StatusCode::NOT_FOUND),
+            ),
+            ("fn whoami".into(), app.call_fn("whoami", token, "").await.status(), authenticated(StatusCode::OK)),
+            ("fn sessions".into(), app.call_fn("sessions", token, "").await.status(), authenticated(StatusCode::OK)),
+            ("fn admin_users".into(), app.call_fn("admin_users", token, "").await.status(), admin_only),
+            (
+                "fn revoke_session of another".into(),
+                app.call_fn("revoke_session", token, &format!("id={victim_sid}")).await.status(),
+                authenticated(StatusCode::NOT_FOUND),
+            ),
+            (
+                "fn change_password with a wrong current one".into(),
+                app.call_fn("change_password", token, "current_password=wrong-guess&new_password=another-secret-1")
+                    .await
+                    .status(),
+                authenticated(StatusCode::UNAUTHORIZED),
+            ),
+        ];
+        for (what, got, want) in cases {
+            assert_eq!(got, want, "{what} as {actor:?}");
+        }
+    }
+    // Nothing any of them did touched the victim.
+    assert_eq!(app.get_with("/api/me", &victim.access).await.status(), StatusCode::OK);
+    assert_eq!(app.login("victim@example.com", PASSWORD).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+async fn the_admin_list_is_bounded_paginated_and_filtered(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    for i in 0..5 {
+        app.signed_up(&format!("member{i}@example.com")).await;
+    }
+    app.signed_up("other_100%@example.org").await;
+    app.signed_up("boss@example.com").await;
+    users_cli(&db.url, &["promote", "boss@example.com"]);
+    let admin = Tokens::from(app.login("boss@example.com", PASSWORD).await.json::<Value>().await.unwrap());
+    let page = |query: String| {
+        let app = &app;
+        let token = admin.access.clone();
+        async move { app.get_with(&format!("/api/admin/users{query}"), &token).await }
+    };
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=2&cursor={c}"),
+            None => "?limit=2".to_string(),
+        };
+        let body: Value = page(query).await.json().await.unwrap();
+        let users = body["users"].as_array().unwrap();
+        assert!(users.len() <= 2);
+        seen.extend(users.iter().map(|u| u["email"].as_str().unwrap().to_string()));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "every user once: {seen:?}");
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 7, "no user twice across pages");
+
+    let filtered: Value = page("?q=MEMBER".into()).await.json().await.unwrap();
+    assert_eq!(filtered["users"].as_array().unwrap().len(), 5, "case-insensitive substring");
+    let literal: Value = page("?q=100%25".into()).await.json().await.unwrap();
+    let literal = literal["users"].as_array().unwrap();
+    assert_eq!(literal.len(), 1, "% is matched literally, not as a wildcard");
+    let underscore: Value = page("?q=r_".into()).await.json().await.unwrap();
+    assert_eq!(underscore["users"].as_array().unwrap().len(), 1, "_ is literal: only other_100%");
+
+    for bad in ["?limit=0", "?limit=201", "?limit=ten", "?cursor=not-ours"] {
+        expect_error(page(bad.into()).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    }
+    app.stop().await;
+}

@@ -1,0 +1,137 @@
+//! Lifecycle: rotate, retry, expire, revoke, partition, purge, in every order that matters.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    a_lost_refresh_response_can_be_retried_while_its_successor_is_unused,
+    a_retry_after_the_grace_is_reuse,
+    sessions_end_at_their_absolute_life_however_often_they_refresh,
+    a_partitioned_instance_stops_trusting_its_cache_and_catches_up,
+    dead_sessions_tokens_and_retired_keys_are_purged,
+);
+
+async fn a_lost_refresh_response_can_be_retried_while_its_successor_is_unused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    let first = app.signed_up("retry@example.com").await;
+    let second = Tokens::from(app.refresh(&first.refresh).await.json::<Value>().await.unwrap());
+    // The response was lost: the client retries with the token it still has.
+    let retried = app.refresh(&first.refresh).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    let retried = Tokens::from(retried.json::<Value>().await.unwrap());
+    assert_eq!(retried.refresh, second.refresh, "the same successor, not a second one");
+    assert_eq!(app.get_with("/api/me", &retried.access).await.status(), StatusCode::OK);
+
+    // The database alone never yields the successor: it is sealed under the spent token.
+    let pool = db.pool().await;
+    let (sealed,): (String,) =
+        sqlx::query_as("SELECT sealed_successor FROM refresh_tokens WHERE sealed_successor IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!sealed.contains(&second.refresh));
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL").await, 1);
+
+    // Once the successor is used, the old token is reuse: the session dies.
+    let third = Tokens::from(app.refresh(&second.refresh).await.json::<Value>().await.unwrap());
+    expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    expect_error(app.get_with("/api/me", &third.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    app.stop().await;
+}
+
+async fn a_retry_after_the_grace_is_reuse(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let vars = [("AUTH_RATE_LIMIT_PER_MIN", "0"), ("AUTH_REFRESH_GRACE_SECS", "1")];
+    let app = TestApp::start(test_config(&db.url, &vars)).await;
+    let first = app.signed_up("late@example.com").await;
+    let second = Tokens::from(app.refresh(&first.refresh).await.json::<Value>().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    expect_error(app.refresh(&second.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    app.stop().await;
+}
+
+async fn sessions_end_at_their_absolute_life_however_often_they_refresh(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let vars = [("AUTH_RATE_LIMIT_PER_MIN", "0"), ("AUTH_ACCESS_TTL_SECS", "3"), ("AUTH_SESSION_MAX_SECS", "3")];
+    let app = TestApp::start(test_config(&db.url, &vars)).await;
+    let response = app.signup("mortal@example.com", PASSWORD).await;
+    let body: Value = response.json().await.unwrap();
+    assert!(body["expires_in"].as_u64().is_some_and(|s| s <= 3));
+    let mut tokens = Tokens::from(body);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refreshed: Value = app.refresh(&tokens.refresh).await.json().await.unwrap();
+    let expires_in = refreshed["expires_in"].as_u64().unwrap();
+    assert!(expires_in <= 2, "no access token outlives its session: expires_in {expires_in}");
+    tokens = Tokens::from(refreshed);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    expect_error(app.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    app.stop().await;
+}
+
+/// Instance B loses its view of revocations (no poll, no notification) while A revokes two
+/// sessions. Past its look-back, B must not keep trusting its cached "live": it re-reads.
+async fn a_partitioned_instance_stops_trusting_its_cache_and_catches_up(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let config = || {
+        let mut config = test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")]);
+        config.auth.revocation_lookback = Duration::from_secs(1);
+        config
+    };
+    let (a, b) = (TestApp::start(config()).await, TestApp::start(config()).await);
+    let one = a.signed_up("one@example.com").await;
+    let two = a.signed_up("two@example.com").await;
+    for tokens in [&one, &two] {
+        assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK, "cached as live on B");
+    }
+    b.auth.simulate_partition(true);
+    assert_eq!(a.logout(&one.access).await.status(), StatusCode::NO_CONTENT);
+    // Still partitioned, but past the look-back: B has forgotten what it cannot confirm.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    expect_error(b.get_with("/api/me", &one.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+
+    // Revoked during the partition, cached again by B meanwhile: the first poll after the
+    // partition looks back to the last poll that succeeded, not one look-back from now.
+    assert_eq!(b.get_with("/api/me", &two.access).await.status(), StatusCode::OK);
+    assert_eq!(a.logout(&two.access).await.status(), StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.auth.simulate_partition(false);
+    eventually(2, "B refuses the session revoked while it was cut off", async || {
+        b.get_with("/api/me", &two.access).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn dead_sessions_tokens_and_retired_keys_are_purged(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let vars = [
+        ("AUTH_RATE_LIMIT_PER_MIN", "0"),
+        ("AUTH_ACCESS_TTL_SECS", "1"),
+        ("AUTH_SESSION_MAX_SECS", "1"),
+        ("AUTH_LEEWAY_SECS", "0"),
+    ];
+    let mut config = test_config(&db.url, &vars);
+    config.auth.purge_interval = Duration::from_millis(300);
+    let app = TestApp::start(config).await;
+    let tokens = app.signed_up("brief@example.com").await;
+    app.refresh(&tokens.refresh).await;
+    rotate_keys_cli(&db.url);
+    let pool = db.pool().await;
+    assert!(count(&pool, "SELECT COUNT(*) FROM refresh_tokens").await >= 2);
+    eventually(8, "expired sessions, their refresh tokens and the retired key are gone", async || {
+        count(&pool, "SELECT COUNT(*) FROM sessions").await == 0
+            && count(&pool, "SELECT COUNT(*) FROM refresh_tokens").await == 0
+            && count(&pool, "SELECT COUNT(*) FROM signing_keys").await == 1
+    })
+    .await;
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM users").await, 1, "accounts stay");
+    app.stop().await;
+}
