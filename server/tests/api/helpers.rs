@@ -266,6 +266,14 @@ pub fn kid_of(token: &str) -> String {
     serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
 }
 
+/// Fixed one-minute windows: start a burst early in a window so it cannot straddle two.
+pub async fn at_start_of_a_minute_window() {
+    let second = tokenflow::time::now().rem_euclid(60);
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+}
+
 /// Poll `check` every 50 ms until it holds, for at most `secs` seconds.
 pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

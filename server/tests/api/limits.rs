@@ -38,14 +38,6 @@ async fn failed_logins_throttle_the_email_even_across_restarts(backend: Backend)
     restarted.stop().await;
 }
 
-/// Fixed one-minute windows: start a burst early in a window so it cannot straddle two.
-async fn at_start_of_a_minute_window() {
-    let second = tokenflow::time::now().rem_euclid(60);
-    if second > 50 {
-        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
-    }
-}
-
 /// A failed login claiming to come from `forwarded`.
 async fn login_forwarded_for(app: &TestApp, forwarded: &str) -> reqwest::Result<reqwest::Response> {
     app.client

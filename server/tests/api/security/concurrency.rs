@@ -144,11 +144,3 @@ async fn a_burst_of_sign_ins_leaves_at_most_the_session_cap(backend: Backend) {
     expect_error(app.get_with("/api/me", &first.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     app.stop().await;
 }
-
-/// Fixed one-minute windows: start a burst early in a window so it cannot straddle two.
-async fn at_start_of_a_minute_window() {
-    let second = tokenflow::time::now().rem_euclid(60);
-    if second > 45 {
-        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
-    }
-}
