@@ -80,31 +80,54 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// Where to go after signing in: `next` only if, parsed as a URL against the page's `origin`
-/// the way the browser will parse it (tab, LF and CR dropped, `\` read as `/`), it stays on
-/// that origin; then its path, query and fragment as parsed, so the router gets exactly what
-/// was checked. Anything else, `/dashboard`.
+/// the way the browser parses it (tab, LF and CR dropped, `\` read as `/`), it stays on that
+/// origin; then its path, query and fragment as parsed, so the router gets exactly what was
+/// checked. Anything else, `/dashboard`.
 pub fn safe_next(next: Option<&str>, origin: &str) -> String {
     const FALLBACK: &str = "/dashboard";
-    let (Some(next), Ok(base)) = (next, url::Url::parse(origin)) else { return FALLBACK.into() };
-    let Ok(target) = base.join(next) else { return FALLBACK.into() };
-    let path = target.path();
+    let Some(target) = next.and_then(|next| resolve(next, origin)) else { return FALLBACK.into() };
     // A path that is, or decodes to, `//host` would leave the origin once a router or a
     // server takes it as a URL of its own.
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let decoded = percent_encoding::percent_decode_str(&target.path).decode_utf8_lossy();
     let leaves = |p: &str| p.starts_with("//") || p.starts_with("/\\");
-    if target.origin() != base.origin() || !path.starts_with('/') || leaves(path) || leaves(&decoded) {
+    if target.origin != origin_of(origin) || !target.path.starts_with('/') || leaves(&target.path) || leaves(&decoded)
+    {
         return FALLBACK.into();
     }
-    let mut local = path.to_string();
-    if let Some(query) = target.query() {
-        local.push('?');
-        local.push_str(query);
-    }
-    if let Some(fragment) = target.fragment() {
-        local.push('#');
-        local.push_str(fragment);
-    }
-    local
+    format!("{}{}{}", target.path, target.search, target.hash)
+}
+
+/// A URL as parsed: origin, path, `?query` and `#fragment` (each empty when absent).
+struct Resolved {
+    origin: String,
+    path: String,
+    search: String,
+    hash: String,
+}
+
+/// `next` resolved against `base` by the browser's own URL parser (no parser in the bundle).
+#[cfg(feature = "hydrate")]
+fn resolve(next: &str, base: &str) -> Option<Resolved> {
+    let url = web_sys::Url::new_with_base(next, base).ok()?;
+    Some(Resolved { origin: url.origin(), path: url.pathname(), search: url.search(), hash: url.hash() })
+}
+
+/// The same WHATWG parsing, by the `url` crate, where there is no browser (tests, SSR).
+#[cfg(not(feature = "hydrate"))]
+fn resolve(next: &str, base: &str) -> Option<Resolved> {
+    let url = url::Url::parse(base).ok()?.join(next).ok()?;
+    let prefixed = |prefix: char, part: Option<&str>| part.map(|p| format!("{prefix}{p}")).unwrap_or_default();
+    Some(Resolved {
+        origin: url.origin().ascii_serialization(),
+        path: url.path().to_string(),
+        search: prefixed('?', url.query().filter(|q| !q.is_empty())),
+        hash: prefixed('#', url.fragment().filter(|f| !f.is_empty())),
+    })
+}
+
+/// The serialised origin of `base`, parsed the same way.
+fn origin_of(base: &str) -> String {
+    resolve("/", base).map(|r| r.origin).unwrap_or_default()
 }
 
 #[cfg(test)]
