@@ -16,6 +16,9 @@
 //! session's access token stays valid here until it expires, which is why access tokens are
 //! short-lived.
 
+// A small program: it says where it listens and why it stopped on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

@@ -37,6 +37,28 @@ ensure_wasm_toolchain() {
     fi
 }
 
+LEPTOSFMT_VERSION=0.1.33
+
+ensure_leptosfmt() {
+    if [ "$(leptosfmt --version 2>/dev/null | awk '{print $2}')" != "$LEPTOSFMT_VERSION" ]; then
+        say "installing leptosfmt $LEPTOSFMT_VERSION (about 2 minutes, once)"
+        cargo install leptosfmt --version "$LEPTOSFMT_VERSION" --locked
+    fi
+}
+
+# The gates: formatting (rustfmt, and leptosfmt for the view! macros), clippy with warnings as
+# errors for the server build and the browser build, and the types of the end-to-end tests.
+lint() {
+    say "formatting (cargo fmt --check, leptosfmt --check)"
+    cargo fmt --all --check
+    leptosfmt --check app/src >/dev/null || { leptosfmt --check app/src | grep -v '^✅'; return 1; }
+    say "clippy -D warnings (server and browser builds)"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
+    say "tsc --noEmit (end-to-end tests)"
+    (cd end2end && npx tsc --noEmit -p .)
+}
+
 ensure_node_modules() {
     if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
         say "installing end-to-end test packages (npm)"

@@ -38,9 +38,12 @@ pub struct User {
     pub created_at: String,
 }
 
+/// The header that says what the server spent on a response (W3C Server Timing).
+pub const SERVER_TIMING: &str = "server-timing";
+
 /// `POST /api/auth/signup`.
-// not Serialize on the server side of a log line: holds a password. Debug is hand-written.
-#[derive(Clone, Serialize, Deserialize)]
+// Not Serialize: holds a password (nothing of ours sends one on). Debug is hand-written.
+#[derive(Clone, Deserialize)]
 pub struct SignupRequest {
     pub email: String,
     pub password: String,
@@ -49,20 +52,20 @@ pub struct SignupRequest {
 }
 
 /// `POST /api/auth/login`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
 /// `POST /api/auth/refresh`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// `POST /api/auth/password`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct PasswordChangeRequest {
     pub current_password: String,
     pub new_password: String,

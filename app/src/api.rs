@@ -188,7 +188,7 @@ mod ssr {
             let values = self.parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok());
             let token = tokenflow::request_bearer(values).map_err(fail)?;
             let who = self.auth.authenticate(token).await.map_err(fail)?;
-            set_header("server-timing", &tokenflow::web::token_timing(&who.check));
+            set_header(tokenflow::web::SERVER_TIMING, &tokenflow::web::token_timing(&who.check));
             Ok(who)
         }
 
@@ -235,7 +235,7 @@ mod ssr {
 
     /// `Server-Timing` for the password hash, as on the REST endpoints.
     pub fn server_timing(argon2: Duration) {
-        set_header("server-timing", &tokenflow::web::server_timing(argon2));
+        set_header(tokenflow::web::SERVER_TIMING, &tokenflow::web::server_timing(argon2));
     }
 
     fn set_header(name: &'static str, value: &str) {

@@ -23,7 +23,9 @@ pub fn Header() -> impl IntoView {
     };
     view! {
         <header class="site-header">
-            <a class="brand" href="/">"Tokenflow"</a>
+            <a class="brand" href="/">
+                "Tokenflow"
+            </a>
             <nav aria-label="Main">
                 <a href="/flow">"Flow"</a>
                 <a href="/dashboard">"Dashboard"</a>
@@ -32,14 +34,24 @@ pub fn Header() -> impl IntoView {
             </nav>
             <div class="who">
                 {move || match session.state() {
-                    SessionState::SignedIn(s) => view! {
-                        <span data-testid="signed-in-as">{s.user.email}</span>
-                        <button class="secondary" on:click=log_out.clone() disabled=move || logging_out.get()>"Log out"</button>
-                    }.into_any(),
-                    SessionState::SignedOut => view! {
-                        <a href="/login">"Log in"</a>
-                        <a class="button" href="/signup">"Sign up"</a>
-                    }.into_any(),
+                    SessionState::SignedIn(s) => {
+                        view! {
+                            <span data-testid="signed-in-as">{s.user.email}</span>
+                            <button class="secondary" on:click=log_out.clone() disabled=move || logging_out.get()>
+                                "Log out"
+                            </button>
+                        }
+                            .into_any()
+                    }
+                    SessionState::SignedOut => {
+                        view! {
+                            <a href="/login">"Log in"</a>
+                            <a class="button" href="/signup">
+                                "Sign up"
+                            </a>
+                        }
+                            .into_any()
+                    }
                     SessionState::Unknown => view! { <span class="muted">"…"</span> }.into_any(),
                 }}
             </div>
@@ -62,7 +74,12 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     });
     move || match session.state() {
         SessionState::SignedIn(_) => children().into_any(),
-        _ => view! { <p class="placeholder" aria-busy="true">"Checking your session…"</p> }.into_any(),
+        _ => view! {
+            <p class="placeholder" aria-busy="true">
+                "Checking your session…"
+            </p>
+        }
+        .into_any(),
     }
 }
 
@@ -90,8 +107,7 @@ pub fn safe_next(next: Option<&str>, origin: &str) -> String {
     // server takes it as a URL of its own.
     let decoded = percent_encoding::percent_decode_str(&target.path).decode_utf8_lossy();
     let leaves = |p: &str| p.starts_with("//") || p.starts_with("/\\");
-    if target.origin != origin_of(origin) || !target.path.starts_with('/') || leaves(&target.path) || leaves(&decoded)
-    {
+    if target.origin != origin_of(origin) || !target.path.starts_with('/') || leaves(&target.path) || leaves(&decoded) {
         return FALLBACK.into();
     }
     format!("{}{}{}", target.path, target.search, target.hash)

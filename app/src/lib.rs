@@ -21,16 +21,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <!DOCTYPE html>
         <html lang="en">
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <meta name="color-scheme" content="light dark"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
-                <MetaTags/>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
             </head>
             <body>
-                <App/>
+                <App />
             </body>
         </html>
     }
@@ -61,19 +61,21 @@ pub fn App() -> impl IntoView {
     session::provide_session();
     mark_hydrated();
     view! {
-        <Stylesheet id="leptos" href="/pkg/tokenflow.css"/>
-        <Title formatter=|page: String| if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }/>
+        <Stylesheet id="leptos" href="/pkg/tokenflow.css" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }
+        } />
         <Router>
-            <layout::Header/>
+            <layout::Header />
             <main id="main">
                 <Routes fallback=pages::NotFound>
-                    <Route path=StaticSegment("") view=pages::Home/>
-                    <Route path=StaticSegment("signup") view=pages::Signup/>
-                    <Route path=StaticSegment("login") view=pages::Login/>
-                    <Route path=StaticSegment("dashboard") view=pages::Dashboard/>
-                    <Route path=StaticSegment("account") view=pages::Account/>
-                    <Route path=StaticSegment("admin") view=pages::Admin/>
-                    <Route path=StaticSegment("flow") view=pages::Flow/>
+                    <Route path=StaticSegment("") view=pages::Home />
+                    <Route path=StaticSegment("signup") view=pages::Signup />
+                    <Route path=StaticSegment("login") view=pages::Login />
+                    <Route path=StaticSegment("dashboard") view=pages::Dashboard />
+                    <Route path=StaticSegment("account") view=pages::Account />
+                    <Route path=StaticSegment("admin") view=pages::Admin />
+                    <Route path=StaticSegment("flow") view=pages::Flow />
                 </Routes>
             </main>
         </Router>

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole } from "./helpers";
+import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
 import { execFileSync } from "node:child_process";
 import { mainDatabaseURL } from "../playwright.config";
 
@@ -19,7 +19,7 @@ test("sign up lands on the dashboard, stores the token, and sends it as Bearer",
   expect(bearerHeaders.length).toBeGreaterThan(0);
   expect(bearerHeaders[0]).toBe(`Bearer ${session.access_token}`);
   await expect(page.getByTestId("signed-in-as")).toHaveText(email);
-  await page.screenshot({ path: "screenshots/dashboard.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("dashboard"), fullPage: true });
 
   // A reload keeps the session: read from storage after hydration, no mismatch.
   await page.reload();
@@ -41,7 +41,7 @@ test("a user gets the 403 page on /admin and an admin sees the list", async ({ p
   await page.goto("/admin");
   await expect(page.getByTestId("forbidden")).toContainText("403 forbidden: admins only");
   await expect(page.getByTestId("user-list")).toHaveCount(0);
-  await page.screenshot({ path: "screenshots/admin-forbidden.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("admin-forbidden"), fullPage: true });
   expect(problems).toEqual([]);
 
   const adminContext = await browser.newContext();
@@ -60,7 +60,7 @@ test("a user gets the 403 page on /admin and an admin sees the list", async ({ p
   const list = admin.getByTestId("user-list");
   await expect(list).toContainText("admin@tokenflow.test");
   await expect(list).toContainText(email);
-  await admin.screenshot({ path: "screenshots/admin.png", fullPage: true });
+  await admin.screenshot({ path: screenshotPath("admin"), fullPage: true });
   expect(adminProblems).toEqual([]);
   await adminContext.close();
 });
@@ -91,7 +91,7 @@ test("login goes to next, and a wrong password shows an error and stores nothing
   await expect(page.getByRole("alert")).toHaveText("Wrong email or password.");
   expect(await storedSession(page)).toBeNull();
   await expect(page).toHaveURL(/\/login$/);
-  await page.screenshot({ path: "screenshots/login-error.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("login-error"), fullPage: true });
 
   await page.goto("/account");
   await expect(page).toHaveURL(/\/login\?next=\/account$/);
@@ -99,7 +99,7 @@ test("login goes to next, and a wrong password shows an error and stores nothing
   await submitCredentials(page, "Log in", email);
   await expect(page).toHaveURL(/\/account$/);
   await expect(page.getByTestId("sessions")).toContainText("This session");
-  await page.screenshot({ path: "screenshots/account.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("account"), fullPage: true });
   expect(problems).toEqual([]);
 });
 
@@ -113,7 +113,7 @@ test("sign-up errors are shown in plain words", async ({ page, request }) => {
   await expect(page.getByRole("alert")).toContainText("already exists");
   await submitCredentials(page, "Sign up", uniqueEmail("weak"), "short");
   await expect(page.getByRole("alert")).toContainText("at least 8 characters");
-  await page.screenshot({ path: "screenshots/signup-error.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("signup-error"), fullPage: true });
   expect(await storedSession(page)).toBeNull();
   expect(problems).toEqual([]);
 });

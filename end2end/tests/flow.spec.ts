@@ -1,7 +1,7 @@
-import { test, expect } from "@playwright/test";
-import { PASSWORD, hydrated, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole } from "./helpers";
+import { test, expect, type Page } from "@playwright/test";
+import { PASSWORD, hydrated, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
 
-async function step(page, id: string) {
+async function step(page: Page, id: string) {
   return page.locator(`[data-step="${id}"]`);
 }
 
@@ -52,7 +52,7 @@ test("the timeline fills in live during a sign-in and the calls that follow", as
   await page.getByRole("button", { name: "Call without a token" }).click();
   await expect(authorized).toContainText("401 invalid_token: missing bearer token");
   await expect(page.getByTestId("last-outcome")).toContainText("authentication failed");
-  await page.screenshot({ path: "screenshots/flow.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("flow"), fullPage: true });
   expect(problems).toEqual([]);
 });
 
@@ -86,7 +86,7 @@ test("the inspector verifies the signature in the browser with the JWKS", async 
   await expect(verdict).toContainText("does not match");
   await page.getByRole("button", { name: "Use my current token" }).click();
   await expect(verdict).toHaveAttribute("data-outcome", "done");
-  await page.locator("#inspector").screenshot({ path: "screenshots/inspector.png" });
+  await page.locator("#inspector").screenshot({ path: screenshotPath("inspector") });
   expect(problems).toEqual([]);
 });
 
@@ -112,6 +112,6 @@ test("every tamper-lab forgery is refused with its reason", async ({ page }) => 
   // The real token still works: the lab forged copies, it did not spoil the session.
   await page.getByRole("button", { name: "Call a protected function" }).click();
   await expect(page.locator('[data-step="authorized"]')).toContainText("200 OK");
-  await page.locator("#tamper-lab").screenshot({ path: "screenshots/tamper-lab.png" });
+  await page.locator("#tamper-lab").screenshot({ path: screenshotPath("tamper-lab") });
   expect(problems).toEqual([]);
 });

@@ -53,3 +53,11 @@ export async function logInInBrowser(page: Page, email: string, password = PASSW
   await hydrated(page);
   await submitCredentials(page, "Log in", email, password);
 }
+
+/**
+ * Where a screenshot goes: an ignored folder, so running the tests rewrites no tracked file.
+ * `scripts/screenshots` sets SCREENSHOT_DIR=screenshots to refresh the README's pictures.
+ */
+export function screenshotPath(name: string): string {
+  return `${process.env.SCREENSHOT_DIR ?? "test-results/screenshots"}/${name}.png`;
+}

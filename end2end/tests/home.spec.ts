@@ -1,4 +1,5 @@
 import { test, expect, type ConsoleMessage, type Page } from "@playwright/test";
+import { screenshotPath } from "./helpers";
 
 /** Collect console errors and page errors: hydration mismatches, panics, CSP violations. */
 function watchConsole(page: Page): string[] {
@@ -27,7 +28,7 @@ test("the home page hydrates under its CSP without console errors", async ({ pag
   await page.getByRole("button", { name: "This page is interactive" }).click();
   await expect(page.getByTestId("clicks")).toHaveText("2");
 
-  await page.screenshot({ path: "screenshots/home.png", fullPage: true });
+  await page.screenshot({ path: screenshotPath("home"), fullPage: true });
   expect(problems).toEqual([]);
 });
 

@@ -18,8 +18,6 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request body must be application/json")]
     UnsupportedMediaType,
-    #[error("method not allowed")]
-    MethodNotAllowed,
 }
 
 impl ApiError {
@@ -29,7 +27,6 @@ impl ApiError {
             ApiError::Malformed => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -39,7 +36,6 @@ impl ApiError {
             ApiError::Malformed => "malformed_request",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::MethodNotAllowed => "method_not_allowed",
         }
     }
 }

@@ -41,7 +41,7 @@ pub struct Authenticated(pub Identity);
 pub fn with_token_timing(who: &Identity, response: impl axum::response::IntoResponse) -> Response {
     let mut response = response.into_response();
     if let Ok(value) = axum::http::HeaderValue::from_str(&tokenflow::web::token_timing(&who.check)) {
-        response.headers_mut().insert(axum::http::HeaderName::from_static("server-timing"), value);
+        response.headers_mut().insert(axum::http::HeaderName::from_static(tokenflow::web::SERVER_TIMING), value);
     }
     response
 }

@@ -1,5 +1,8 @@
 //! `tokenflow`: serve (the default) or run an operator command.
 
+// The operator commands answer on stdout (the data) and stderr (the commentary).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -37,7 +37,8 @@ impl VerifyingKey {
     }
 }
 
-/// The key that signs. // not Serialize, not Debug: holds the private key.
+/// The key that signs.
+// Not Serialize, not Debug: holds the private key.
 pub struct SigningKey {
     pub kid: String,
     pub encoding: EncodingKey,
@@ -47,7 +48,7 @@ pub struct SigningKey {
 pub struct KeyMaterial {
     pub kid: String,
     pub x: String,
-    /// PKCS#8 PEM, wiped from memory when dropped. // a secret: stored, never logged.
+    /// PKCS#8 PEM, wiped from memory when dropped. A secret: stored, never logged.
     pub private_pem: Zeroizing<String>,
     pub signing: SigningKey,
     pub verifying: VerifyingKey,

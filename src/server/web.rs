@@ -34,6 +34,8 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+pub use crate::dto::SERVER_TIMING;
+
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, token) = authorization.split_once(' ')?;

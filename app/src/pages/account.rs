@@ -10,11 +10,11 @@ use crate::session::{use_session, with_auth};
 #[component]
 pub fn Account() -> impl IntoView {
     view! {
-        <Title text="Account"/>
+        <Title text="Account" />
         <h1>"Account"</h1>
         <Protected>
-            <Sessions/>
-            <ChangePassword/>
+            <Sessions />
+            <ChangePassword />
         </Protected>
     }
 }
@@ -45,34 +45,78 @@ fn Sessions() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Sessions"</h2>
-            <p class="notice" role="status">{move || notice.get()}</p>
+            <p class="notice" role="status">
+                {move || notice.get()}
+            </p>
             {move || match sessions.get() {
-                None => view! { <p class="placeholder" aria-busy="true">"Loading sessions…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="error" role="alert">{e.explain()}</p> }.into_any(),
-                Some(Ok(list)) => view! {
-                    <table class="sessions" data-testid="sessions">
-                        <thead><tr><th scope="col">"Started"</th><th scope="col">"Last refreshed"</th><th scope="col">"Browser"</th><th scope="col"><span class="visually-hidden">"Action"</span></th></tr></thead>
-                        <tbody>
-                            {list.sessions.into_iter().map(|s| {
-                                let id = s.id.clone();
-                                view! {
-                                    <tr class:current=s.current>
-                                        <td>{s.created_at}</td>
-                                        <td>{s.last_used_at}</td>
-                                        <td class="ua">{s.user_agent.unwrap_or_default()}</td>
-                                        <td>{if s.current {
-                                            view! { <strong>"This session"</strong> }.into_any()
-                                        } else {
-                                            view! { <button class="secondary" on:click=move |_| revoke(id.clone())>"Log out"</button> }.into_any()
-                                        }}</td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any(),
+                None => {
+                    view! {
+                        <p class="placeholder" aria-busy="true">
+                            "Loading sessions…"
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some(Err(e)) => {
+                    view! {
+                        <p class="error" role="alert">
+                            {e.explain()}
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some(Ok(list)) => {
+                    view! {
+                        <table class="sessions" data-testid="sessions">
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Started"</th>
+                                    <th scope="col">"Last refreshed"</th>
+                                    <th scope="col">"Browser"</th>
+                                    <th scope="col">
+                                        <span class="visually-hidden">"Action"</span>
+                                    </th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {list
+                                    .sessions
+                                    .into_iter()
+                                    .map(|s| {
+                                        let id = s.id.clone();
+                                        view! {
+                                            <tr class:current=s.current>
+                                                <td>{s.created_at}</td>
+                                                <td>{s.last_used_at}</td>
+                                                <td class="ua">{s.user_agent.unwrap_or_default()}</td>
+                                                <td>
+                                                    {if s.current {
+                                                        view! { <strong>"This session"</strong> }.into_any()
+                                                    } else {
+                                                        view! {
+                                                            <button
+                                                                class="secondary"
+                                                                on:click=move |_| revoke(id.clone())
+                                                            >
+                                                                "Log out"
+                                                            </button>
+                                                        }
+                                                            .into_any()
+                                                    }}
+                                                </td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                        .into_any()
+                }
             }}
-            <button class="secondary" on:click=revoke_others>"Log out all other sessions"</button>
+            <button class="secondary" on:click=revoke_others>
+                "Log out all other sessions"
+            </button>
         </section>
     }
 }
@@ -103,19 +147,37 @@ fn ChangePassword() -> impl IntoView {
             <h2>"Change password"</h2>
             <form on:submit=submit method="post" novalidate>
                 <label for="current-password">"Current password"</label>
-                <input id="current-password" type="password" autocomplete="current-password" required
-                    prop:value=current on:input=move |ev| current.set(event_target_value(&ev))/>
+                <input
+                    id="current-password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                    prop:value=current
+                    on:input=move |ev| current.set(event_target_value(&ev))
+                />
                 <label for="new-password">"New password"</label>
-                <input id="new-password" type="password" autocomplete="new-password" required
-                    prop:value=new on:input=move |ev| new.set(event_target_value(&ev))/>
+                <input
+                    id="new-password"
+                    type="password"
+                    autocomplete="new-password"
+                    required
+                    prop:value=new
+                    on:input=move |ev| new.set(event_target_value(&ev))
+                />
                 <p class="hint">"Changing it logs out every other session."</p>
                 <p role="status" class=move || if matches!(outcome.get(), Some(Err(_))) { "error" } else { "notice" }>
-                    {move || outcome.get().map(|r| match r {
-                        Ok(()) => "Password changed. Your other sessions were logged out.".to_string(),
-                        Err(e) => e.explain(),
-                    })}
+                    {move || {
+                        outcome
+                            .get()
+                            .map(|r| match r {
+                                Ok(()) => "Password changed. Your other sessions were logged out.".to_string(),
+                                Err(e) => e.explain(),
+                            })
+                    }}
                 </p>
-                <button type="submit" disabled=move || pending.get()>"Change password"</button>
+                <button type="submit" disabled=move || pending.get()>
+                    "Change password"
+                </button>
             </form>
         </section>
     }

@@ -16,12 +16,12 @@ pub(crate) enum Purpose {
 
 #[component]
 pub fn Signup() -> impl IntoView {
-    view! { <AuthForm purpose=Purpose::Signup/> }
+    view! { <AuthForm purpose=Purpose::Signup /> }
 }
 
 #[component]
 pub fn Login() -> impl IntoView {
-    view! { <AuthForm purpose=Purpose::Login/> }
+    view! { <AuthForm purpose=Purpose::Login /> }
 }
 
 /// The form. `stay`: keep the person on this page after success (the flow page does).
@@ -77,33 +77,63 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
 
     let field_error = move |code: &'static str| move || error.with(|e| e.as_ref().is_some_and(|e| e.error == code));
     view! {
-        <Title text=title/>
+        <Title text=title />
         <section class="card narrow">
             <h1>{title}</h1>
             <form on:submit=submit method="post" novalidate>
-                {(purpose == Purpose::Signup).then(|| view! {
-                    <label for="name">"Name " <span class="muted">"(optional)"</span></label>
-                    <input id="name" name="name" type="text" autocomplete="name" maxlength="100"
-                        prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
-                })}
+                {(purpose == Purpose::Signup)
+                    .then(|| {
+                        view! {
+                            <label for="name">"Name " <span class="muted">"(optional)"</span></label>
+                            <input
+                                id="name"
+                                name="name"
+                                type="text"
+                                autocomplete="name"
+                                maxlength="100"
+                                prop:value=name
+                                on:input=move |ev| name.set(event_target_value(&ev))
+                            />
+                        }
+                    })}
                 <label for="email">"Email"</label>
-                <input id="email" name="email" type="email" autocomplete="email" required
+                <input
+                    id="email"
+                    name="email"
+                    type="email"
+                    autocomplete="email"
+                    required
                     aria-invalid=move || field_error("invalid_email")().to_string()
                     aria-describedby="form-error"
-                    prop:value=email on:input=move |ev| email.set(event_target_value(&ev))/>
+                    prop:value=email
+                    on:input=move |ev| email.set(event_target_value(&ev))
+                />
                 <label for="password">"Password"</label>
-                <input id="password" name="password" type="password" required
+                <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    required
                     autocomplete=if purpose == Purpose::Signup { "new-password" } else { "current-password" }
                     aria-invalid=move || field_error("weak_password")().to_string()
                     aria-describedby="form-error password-hint"
-                    prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
-                {(purpose == Purpose::Signup).then(|| view! {
-                    <p id="password-hint" class="hint">"8 to 128 characters. Spaces count."</p>
-                })}
+                    prop:value=password
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+                {(purpose == Purpose::Signup)
+                    .then(|| {
+                        view! {
+                            <p id="password-hint" class="hint">
+                                "8 to 128 characters. Spaces count."
+                            </p>
+                        }
+                    })}
                 <p id="form-error" class="error" role="alert" aria-live="assertive">
                     {move || error.get().map(|e| e.explain())}
                 </p>
-                <button type="submit" disabled=move || pending.get() || !hydrated.get()>{button}</button>
+                <button type="submit" disabled=move || pending.get() || !hydrated.get()>
+                    {button}
+                </button>
             </form>
             {other}
         </section>

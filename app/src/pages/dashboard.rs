@@ -10,10 +10,10 @@ use crate::session::{use_session, with_auth};
 #[component]
 pub fn Dashboard() -> impl IntoView {
     view! {
-        <Title text="Dashboard"/>
+        <Title text="Dashboard" />
         <h1>"Dashboard"</h1>
         <Protected>
-            <WhoAmI/>
+            <WhoAmI />
         </Protected>
     }
 }
@@ -23,18 +23,40 @@ fn WhoAmI() -> impl IntoView {
     let session = use_session();
     let me = LocalResource::new(move || with_auth(session, api::whoami));
     move || match me.get() {
-        None => view! { <p class="placeholder" aria-busy="true">"Asking the server who you are…"</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error" role="alert">{e.explain()}</p> }.into_any(),
+        None => view! {
+            <p class="placeholder" aria-busy="true">
+                "Asking the server who you are…"
+            </p>
+        }
+        .into_any(),
+        Some(Err(e)) => view! {
+            <p class="error" role="alert">
+                {e.explain()}
+            </p>
+        }
+        .into_any(),
         Some(Ok(me)) => view! {
             <section class="card" data-testid="whoami">
                 <h2>"Signed in as " <span data-testid="me-email">{me.user.email.clone()}</span></h2>
                 <dl class="facts">
-                    <dt>"Name"</dt><dd>{me.user.name.clone().unwrap_or_else(|| "—".into())}</dd>
-                    <dt>"Role"</dt><dd data-testid="me-role">{me.user.role.as_str()}</dd>
-                    <dt>"User id (sub)"</dt><dd><code>{me.claims.sub.clone()}</code></dd>
-                    <dt>"Session (sid)"</dt><dd><code>{me.claims.sid.clone()}</code></dd>
-                    <dt>"Member since"</dt><dd>{me.user.created_at.clone()}</dd>
-                    <dt>"Verified with key"</dt><dd><code>{me.kid.clone()}</code></dd>
+                    <dt>"Name"</dt>
+                    <dd>{me.user.name.clone().unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Role"</dt>
+                    <dd data-testid="me-role">{me.user.role.as_str()}</dd>
+                    <dt>"User id (sub)"</dt>
+                    <dd>
+                        <code>{me.claims.sub.clone()}</code>
+                    </dd>
+                    <dt>"Session (sid)"</dt>
+                    <dd>
+                        <code>{me.claims.sid.clone()}</code>
+                    </dd>
+                    <dt>"Member since"</dt>
+                    <dd>{me.user.created_at.clone()}</dd>
+                    <dt>"Verified with key"</dt>
+                    <dd>
+                        <code>{me.kid.clone()}</code>
+                    </dd>
                 </dl>
                 <p class="muted">
                     "The server verified your access token's signature and claims, then found your session live. "

@@ -29,11 +29,21 @@ pub fn Home() -> impl IntoView {
         <ol class="steps">
             {STEPS
                 .iter()
-                .map(|(title, text)| view! { <li><strong>{*title}</strong> " " {*text}</li> })
+                .map(|(title, text)| {
+                    view! {
+                        <li>
+                            <strong>{*title}</strong>
+                            " "
+                            {*text}
+                        </li>
+                    }
+                })
                 .collect_view()}
         </ol>
         <p class="cta">
-            <a class="button" href="/signup">"Sign up"</a>
+            <a class="button" href="/signup">
+                "Sign up"
+            </a>
             " "
             <a href="/login">"Log in"</a>
             " and watch your own token do all of this on "
@@ -42,7 +52,9 @@ pub fn Home() -> impl IntoView {
         </p>
         <p class="hydration-check">
             <button on:click=move |_| set_clicks.update(|n| *n += 1)>"This page is interactive"</button>
-            " clicked " <span data-testid="clicks">{clicks}</span> " times"
+            " clicked "
+            <span data-testid="clicks">{clicks}</span>
+            " times"
         </p>
     }
 }

@@ -24,7 +24,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found"/>
+        <Title text="Not found" />
         <section class="card">
             <h1>"Not found"</h1>
             <p>"There is no page here. " <a href="/">"Back to the start"</a></p>

@@ -76,7 +76,7 @@ fn note_response(path: &str, carry: Carry, response: &BrowserResponse) {
     let status = <BrowserResponse as ClientRes<server_fn::error::ServerFnError>>::status(response);
     let timing = response
         .generate_headers()
-        .get("server-timing")
+        .get(tokenflow::dto::SERVER_TIMING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_default();

@@ -44,10 +44,15 @@ impl StoredSession {
         }
     }
 
-    /// When to refresh: a minute before expiry, or a quarter of the lifetime for short ones.
+    /// How many seconds before expiry to refresh: a minute, or a quarter of the lifetime for
+    /// short ones.
+    pub fn refresh_lead(&self) -> u64 {
+        (self.expires_in / 4).clamp(1, 60)
+    }
+
+    /// When to refresh.
     pub fn refresh_at(&self) -> i64 {
-        let lead = (self.expires_in / 4).clamp(1, 60);
-        self.expires_at - i64::try_from(lead).unwrap_or(1)
+        self.expires_at - i64::try_from(self.refresh_lead()).unwrap_or(1)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::extract::{Authenticated, Json, UserAgent, with_token_timing};
 use crate::state::AppState;
 
-const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+const SERVER_TIMING: HeaderName = HeaderName::from_static(tokenflow::web::SERVER_TIMING);
 
 /// Token responses must not be cached anywhere (RFC 6749 §5.1); `Server-Timing` tells the
 /// client what the server spent on them.

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout, clippy::print_stderr)]
+// A test binary: a failed assumption is a failed test.
 //! The HTTP contract of API.md, walked against the real server on SQLite and PostgreSQL.
 //! One test binary, so the server crate links once.
 

@@ -1,13 +1,15 @@
 //! [`AuthService`]: every auth decision, in one place. REST handlers, server functions and
 //! CLI commands are thin adapters over it. This module holds the service and the token check;
-//! [`accounts`] the credential and session flows; [`keyring`] the keys and the background
-//! refresh of what other instances change.
+//! [`accounts`] the credential and session flows; [`keyring`] the signing keys; [`sync`] the
+//! background tasks that follow what other instances change and purge old rows.
 
 mod accounts;
 mod keyring;
+mod sync;
 
 use accounts::random_bytes;
-use keyring::{listen_for_revocations, load_ring, maintain, poll_revocations};
+use keyring::load_ring;
+use sync::{listen_for_revocations, maintain, poll_revocations};
 
 pub use accounts::set_role;
 pub use keyring::rotate_keys;
@@ -63,8 +65,8 @@ pub struct Admitted(());
 /// Where signing keys come from.
 enum KeySource {
     Database,
-    /// `AUTH_SIGNING_KEY_FILE`: one operator-managed key, wiped from memory on drop.
-    /// // a secret: never logged.
+    /// `AUTH_SIGNING_KEY_FILE`: one operator-managed key, wiped from memory on drop. A
+    /// secret: never logged.
     Pem(zeroize::Zeroizing<String>),
 }
 
@@ -148,14 +150,6 @@ impl AuthService {
         tokio::spawn(maintain(Arc::downgrade(&inner)));
         tokio::spawn(listen_for_revocations(Arc::downgrade(&inner)));
         Ok(AuthService { inner })
-    }
-
-    pub fn settings(&self) -> &AuthSettings {
-        &self.inner.settings
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.inner.db
     }
 
     fn ring(&self) -> Arc<KeyRing> {

@@ -2,7 +2,8 @@
 
 use sqlx::{AnyExecutor, Row};
 
-/// A stored key. // not Serialize: holds the private key.
+/// A stored key.
+// Not Serialize: holds the private key.
 pub struct KeyRow {
     pub kid: String,
     /// PKCS#8 PEM or `sealed:v1:…`; `None` once the key stopped signing.

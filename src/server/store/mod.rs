@@ -44,7 +44,7 @@ impl Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// For the PostgreSQL listener's own connection. // a secret: may hold a password.
+    /// For the PostgreSQL listener's own connection. A secret: it may hold a password.
     url: String,
 }
 

@@ -79,48 +79,98 @@ pub fn Inspector(jwks: JwksResource) -> impl IntoView {
         <section class="card" id="inspector" aria-labelledby="inspector-title">
             <h2 id="inspector-title">"Token inspector"</h2>
             <label for="token-input">"Token"</label>
-            <textarea id="token-input" rows="4" spellcheck="false" autocomplete="off"
+            <textarea
+                id="token-input"
+                rows="4"
+                spellcheck="false"
+                autocomplete="off"
                 prop:value=token
-                on:input=move |ev| { edited.set(true); token.set(event_target_value(&ev)); }/>
-            <button class="secondary" on:click=use_mine>"Use my current token"</button>
-            <p class="verdict" data-testid="signature-verdict" data-outcome=move || verdict().0>{move || verdict().1}</p>
+                on:input=move |ev| {
+                    edited.set(true);
+                    token.set(event_target_value(&ev));
+                }
+            />
+            <button class="secondary" on:click=use_mine>
+                "Use my current token"
+            </button>
+            <p class="verdict" data-testid="signature-verdict" data-outcome=move || verdict().0>
+                {move || verdict().1}
+            </p>
             {move || match decoded.get() {
                 None => ().into_any(),
-                Some(Err(e)) => view! { <p class="error" role="alert">{format!("Not a JWS: {e}.")}</p> }.into_any(),
+                Some(Err(e)) => {
+                    view! {
+                        <p class="error" role="alert">
+                            {format!("Not a JWS: {e}.")}
+                        </p>
+                    }
+                        .into_any()
+                }
                 Some(Ok(d)) => {
                     let header = serde_json::to_string_pretty(&d.header).unwrap_or_default();
-                    let claims: Vec<(String, serde_json::Value)> = d.claims.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+                    let claims: Vec<(String, serde_json::Value)> = d
+                        .claims
+                        .as_object()
+                        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
                     let exp = d.claims["exp"].as_i64();
                     view! {
                         <h3>"Header"</h3>
                         <pre data-testid="decoded-header">{header}</pre>
                         <h3>"Claims"</h3>
                         <table class="claims" data-testid="decoded-claims">
-                            <thead><tr><th scope="col">"Claim"</th><th scope="col">"Value"</th><th scope="col">"Meaning"</th></tr></thead>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Claim"</th>
+                                    <th scope="col">"Value"</th>
+                                    <th scope="col">"Meaning"</th>
+                                </tr>
+                            </thead>
                             <tbody>
-                                {claims.into_iter().map(|(name, value)| {
-                                    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_string);
-                                    let hint_value = value.clone();
-                                    let hint_name = name.clone();
-                                    view! {
-                                        <tr>
-                                            <th scope="row"><code>{name.clone()}</code></th>
-                                            <td><code>{shown}</code> " " <span class="muted">{move || time_hint(&hint_name, &hint_value, now.get())}</span></td>
-                                            <td>{explain(&name)}</td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
+                                {claims
+                                    .into_iter()
+                                    .map(|(name, value)| {
+                                        let shown = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                                        let hint_value = value.clone();
+                                        let hint_name = name.clone();
+                                        view! {
+                                            <tr>
+                                                <th scope="row">
+                                                    <code>{name.clone()}</code>
+                                                </th>
+                                                <td>
+                                                    <code>{shown}</code>
+                                                    " "
+                                                    <span class="muted">
+                                                        {move || time_hint(&hint_name, &hint_value, now.get())}
+                                                    </span>
+                                                </td>
+                                                <td>{explain(&name)}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
                             </tbody>
                         </table>
-                        <p data-testid="countdown">{move || match exp {
-                            Some(exp) if exp > now.get() => format!("Expires in {} s.", exp - now.get()),
-                            Some(_) => "Expired.".to_string(),
-                            None => "No exp claim: a Tokenflow server would refuse it.".to_string(),
-                        }}</p>
+                        <p data-testid="countdown">
+                            {move || match exp {
+                                Some(exp) if exp > now.get() => format!("Expires in {} s.", exp - now.get()),
+                                Some(_) => "Expired.".to_string(),
+                                None => "No exp claim: a Tokenflow server would refuse it.".to_string(),
+                            }}
+                        </p>
                         <h3>"Signature"</h3>
-                        <p><code class="signature">{if d.signature.is_empty() { "(none)".to_string() } else { d.signature.clone() }}</code></p>
-                        <p class="muted">"64 bytes of Ed25519 over "<code>"base64url(header).base64url(payload)"</code>". Change one character of either and it no longer matches."</p>
-                    }.into_any()
+                        <p>
+                            <code class="signature">
+                                {if d.signature.is_empty() { "(none)".to_string() } else { d.signature.clone() }}
+                            </code>
+                        </p>
+                        <p class="muted">
+                            "64 bytes of Ed25519 over "<code>"base64url(header).base64url(payload)"</code>
+                            ". Change one character of either and it no longer matches."
+                        </p>
+                    }
+                        .into_any()
                 }
             }}
         </section>

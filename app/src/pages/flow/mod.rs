@@ -19,17 +19,17 @@ use crate::session::{SessionState, hand_token, use_session, with_auth};
 pub fn Flow() -> impl IntoView {
     let jwks: JwksResource = LocalResource::new(fetch_jwks);
     view! {
-        <Title text="The token flow"/>
+        <Title text="The token flow" />
         <h1>"The token flow, live"</h1>
         <p class="lead">
             "Log in and call the server from here: each step below fills in with the real values of "
             "your own requests, as they happen. Nothing is simulated."
         </p>
-        <Controls/>
-        <timeline::Timeline/>
-        <AuthnVsAuthz/>
-        <inspector::Inspector jwks/>
-        <tamper::TamperLab jwks/>
+        <Controls />
+        <timeline::Timeline />
+        <AuthnVsAuthz />
+        <inspector::Inspector jwks />
+        <tamper::TamperLab jwks />
     }
 }
 
@@ -77,26 +77,35 @@ fn Controls() -> impl IntoView {
             busy.set(false);
         });
     };
-    move || {
-        match session.state() {
+    move || match session.state() {
         SessionState::SignedIn(_) => view! {
             <section class="card controls" aria-label="Try it">
                 <h2>"Try it"</h2>
                 <div class="button-row">
-                    <button on:click=move |_| run("whoami") disabled=move || busy.get()>"Call a protected function"</button>
-                    <button class="secondary" on:click=move |_| run("admin") disabled=move || busy.get()>"Call the admin function"</button>
-                    <button class="secondary" on:click=move |_| run("anonymous") disabled=move || busy.get()>"Call without a token"</button>
+                    <button on:click=move |_| run("whoami") disabled=move || busy.get()>
+                        "Call a protected function"
+                    </button>
+                    <button class="secondary" on:click=move |_| run("admin") disabled=move || busy.get()>
+                        "Call the admin function"
+                    </button>
+                    <button class="secondary" on:click=move |_| run("anonymous") disabled=move || busy.get()>
+                        "Call without a token"
+                    </button>
                 </div>
             </section>
-        }.into_any(),
+        }
+        .into_any(),
         SessionState::SignedOut => view! {
             <section class="card controls" aria-label="Log in to start">
-                <p>"Log in here and watch steps 1 to 5 happen. No account yet? " <a href="/signup">"Sign up"</a> " first."</p>
-                <AuthForm purpose=Purpose::Login stay=true/>
+                <p>
+                    "Log in here and watch steps 1 to 5 happen. No account yet? " <a href="/signup">"Sign up"</a>
+                    " first."
+                </p>
+                <AuthForm purpose=Purpose::Login stay=true />
             </section>
-        }.into_any(),
+        }
+        .into_any(),
         SessionState::Unknown => view! { <p class="placeholder">"Checking your session…"</p> }.into_any(),
-    }
     }
 }
 
@@ -126,26 +135,34 @@ fn AuthnVsAuthz() -> impl IntoView {
         <section class="card" id="authn-authz">
             <h2>"Authentication or authorization?"</h2>
             <p>
-                "A JWT does both jobs, in two different steps. "
-                <strong>"Authentication"</strong>" answers "<em>"who are you?"</em>": the signature, "
-                <code>"iss"</code>", "<code>"aud"</code>", the times and the live session prove the token is ours and "
-                "current, and "<code>"sub"</code>" names you. When that fails the answer is "<strong>"401 Unauthorized"</strong>
+                "A JWT does both jobs, in two different steps. " <strong>"Authentication"</strong>" answers "
+                <em>"who are you?"</em>": the signature, " <code>"iss"</code>", "<code>"aud"</code>
+                ", the times and the live session prove the token is ours and " "current, and "<code>"sub"</code>
+                " names you. When that fails the answer is "<strong>"401 Unauthorized"</strong>
                 " (misnamed in HTTP: it means unauthenticated), with "<code>"WWW-Authenticate: Bearer"</code>"."
             </p>
             <p>
-                <strong>"Authorization"</strong>" answers "<em>"may you do this?"</em>": only after authentication, the server "
-                "reads the "<code>"role"</code>" claim and checks it against what the resource needs. When that fails the answer is "
-                <strong>"403 Forbidden"</strong>": we know who you are; you may not."
+                <strong>"Authorization"</strong>
+                " answers "
+                <em>"may you do this?"</em>
+                ": only after authentication, the server "
+                "reads the "
+                <code>"role"</code>
+                " claim and checks it against what the resource needs. When that fails the answer is "
+                <strong>"403 Forbidden"</strong>
+                ": we know who you are; you may not."
             </p>
             <p class="live-outcome" data-testid="last-outcome">
                 {move || {
                     let step = last.get();
                     match step.outcome {
                         Outcome::Waiting => "Call the server above and your own outcome appears here.".to_string(),
-                        _ => format!(
-                            "You just saw: {}",
-                            step.facts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(". ")
-                        ),
+                        _ => {
+                            format!(
+                                "You just saw: {}",
+                                step.facts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(". "),
+                            )
+                        }
                     }
                 }}
             </p>

@@ -48,39 +48,67 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
             <h2 id="tamper-title">"Tamper lab"</h2>
             <p>
                 "Each row forges a token from yours, in this browser, and sends it to the protected server function "
-                <code>"/fn/probe"</code>" as "<code>"Authorization: Bearer"</code>". The right column is the server's exact answer."
+                <code>"/fn/probe"</code>" as "<code>"Authorization: Bearer"</code>
+                ". The right column is the server's exact answer."
             </p>
             {move || match lab.get() {
                 Err(why) => view! { <p class="placeholder">{why}</p> }.into_any(),
                 Ok(list) => {
                     let all = list.clone();
                     view! {
-                        <button on:click=move |_| send(all.clone()) disabled=move || busy.get()>"Send every forgery"</button>
+                        <button on:click=move |_| send(all.clone()) disabled=move || busy.get()>
+                            "Send every forgery"
+                        </button>
                         <table class="tamper" data-testid="tamper-table">
-                            <thead><tr><th scope="col">"Forgery"</th><th scope="col">"Token sent"</th><th scope="col">"Server's answer"</th></tr></thead>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Forgery"</th>
+                                    <th scope="col">"Token sent"</th>
+                                    <th scope="col">"Server's answer"</th>
+                                </tr>
+                            </thead>
                             <tbody>
-                                {list.into_iter().map(|f| {
-                                    let id = f.id;
-                                    let one = f.clone();
-                                    view! {
-                                        <tr data-forgery=id>
-                                            <td>
-                                                <strong>{f.title}</strong>
-                                                <p class="muted">{f.attack}</p>
-                                                <button class="secondary" on:click=move |_| send(vec![one.clone()]) disabled=move || busy.get()>"Send"</button>
-                                            </td>
-                                            <td><code class="token">{preview(&f.token, 28)}</code></td>
-                                            <td class="answer" data-testid=format!("answer-{id}")>{move || results.with(|r| match r.get(id) {
-                                                None => "not sent yet".to_string(),
-                                                Some(Ok(ok)) => format!("accepted?! {ok}"),
-                                                Some(Err(e)) => format!("{} {}: {}", e.status, e.error, e.message),
-                                            })}</td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
+                                {list
+                                    .into_iter()
+                                    .map(|f| {
+                                        let id = f.id;
+                                        let one = f.clone();
+                                        view! {
+                                            <tr data-forgery=id>
+                                                <td>
+                                                    <strong>{f.title}</strong>
+                                                    <p class="muted">{f.attack}</p>
+                                                    <button
+                                                        class="secondary"
+                                                        on:click=move |_| send(vec![one.clone()])
+                                                        disabled=move || busy.get()
+                                                    >
+                                                        "Send"
+                                                    </button>
+                                                </td>
+                                                <td>
+                                                    <code class="token">{preview(&f.token, 28)}</code>
+                                                </td>
+                                                <td class="answer" data-testid=format!("answer-{id}")>
+                                                    {move || {
+                                                        results
+                                                            .with(|r| match r.get(id) {
+                                                                None => "not sent yet".to_string(),
+                                                                Some(Ok(ok)) => format!("accepted?! {ok}"),
+                                                                Some(Err(e)) => {
+                                                                    format!("{} {}: {}", e.status, e.error, e.message)
+                                                                }
+                                                            })
+                                                    }}
+                                                </td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
                             </tbody>
                         </table>
-                    }.into_any()
+                    }
+                        .into_any()
                 }
             }}
         </section>

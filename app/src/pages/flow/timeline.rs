@@ -27,33 +27,49 @@ pub fn Timeline() -> impl IntoView {
         <section class="card" aria-labelledby="timeline-title">
             <h2 id="timeline-title">"Timeline"</h2>
             <ol class="timeline" data-testid="timeline">
-                {Step::ALL.into_iter().map(|step| {
-                    let record = record.clone();
-                    let state = Signal::derive(move || record.with(|f| f.steps[step.position()].clone()));
-                    view! {
-                        <li
-                            data-step=step.id()
-                            data-outcome=move || match state.get().outcome {
-                                Outcome::Waiting => "waiting",
-                                Outcome::Done => "done",
-                                Outcome::Refused => "refused",
-                            }
-                        >
-                            <h3>{step.title()} <span class="at">{move || state.get().at}</span></h3>
-                            {if step == Step::ExpiryAndRefresh {
-                                view! { <Expiry/> }.into_any()
-                            } else {
-                                view! {
-                                    <dl class="facts">
-                                        {move || state.get().facts.into_iter().map(|(k, v)| view! {
-                                            <dt>{k}</dt><dd><code>{v}</code></dd>
-                                        }).collect_view()}
-                                    </dl>
-                                }.into_any()
-                            }}
-                        </li>
-                    }
-                }).collect_view()}
+                {Step::ALL
+                    .into_iter()
+                    .map(|step| {
+                        let record = record.clone();
+                        let state = Signal::derive(move || record.with(|f| f.steps[step.position()].clone()));
+                        view! {
+                            <li
+                                data-step=step.id()
+                                data-outcome=move || match state.get().outcome {
+                                    Outcome::Waiting => "waiting",
+                                    Outcome::Done => "done",
+                                    Outcome::Refused => "refused",
+                                }
+                            >
+                                <h3>{step.title()} <span class="at">{move || state.get().at}</span></h3>
+                                {if step == Step::ExpiryAndRefresh {
+                                    view! { <Expiry /> }.into_any()
+                                } else {
+                                    view! {
+                                        <dl class="facts">
+                                            {move || {
+                                                state
+                                                    .get()
+                                                    .facts
+                                                    .into_iter()
+                                                    .map(|(k, v)| {
+                                                        view! {
+                                                            <dt>{k}</dt>
+                                                            <dd>
+                                                                <code>{v}</code>
+                                                            </dd>
+                                                        }
+                                                    })
+                                                    .collect_view()
+                                            }}
+                                        </dl>
+                                    }
+                                        .into_any()
+                                }}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
             </ol>
         </section>
     }
@@ -68,26 +84,30 @@ fn Expiry() -> impl IntoView {
     view! {
         <dl class="facts">
             <dt>"Access token"</dt>
-            <dd data-testid="expires-in">{move || match session.state() {
-                SessionState::SignedIn(s) => {
-                    let left = s.expires_at - current.get();
-                    if left > 0 {
-                        format!("expires in {left} s; refreshed about {} s before", s.expires_in.div_ceil(4).min(60))
-                    } else {
-                        "expired: the next call refreshes it".to_string()
+            <dd data-testid="expires-in">
+                {move || match session.state() {
+                    SessionState::SignedIn(s) => {
+                        let left = s.expires_at - current.get();
+                        if left > 0 {
+                            format!("expires in {left} s; refreshed about {} s before", s.refresh_lead())
+                        } else {
+                            "expired: the next call refreshes it".to_string()
+                        }
                     }
-                }
-                _ => "no token".to_string(),
-            }}</dd>
+                    _ => "no token".to_string(),
+                }}
+            </dd>
             <dt>"Refreshes"</dt>
-            <dd data-testid="refreshes">{move || {
-                let list = refreshes.get();
-                if list.is_empty() {
-                    "none yet (each spends the refresh token and gets a new pair)".to_string()
-                } else {
-                    list.iter().map(|(at, exp)| format!("{at} → new exp {exp}")).collect::<Vec<_>>().join("; ")
-                }
-            }}</dd>
+            <dd data-testid="refreshes">
+                {move || {
+                    let list = refreshes.get();
+                    if list.is_empty() {
+                        "none yet (each spends the refresh token and gets a new pair)".to_string()
+                    } else {
+                        list.iter().map(|(at, exp)| format!("{at} → new exp {exp}")).collect::<Vec<_>>().join("; ")
+                    }
+                }}
+            </dd>
         </dl>
     }
 }
