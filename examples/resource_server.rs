@@ -47,7 +47,7 @@ struct RemoteKeys {
 }
 
 impl RemoteKeys {
-    async fn fetch(&self) -> Result<(), String> {
+    async fn fetch(&self) -> Result<(), BoxError> {
         let jwks: Jwks = self
             .http
             .get(&self.url)
@@ -132,14 +132,14 @@ fn env(name: &str, default: &str) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> Result<(), BoxError> {
     let issuer = env("TOKENFLOW_URL", "http://127.0.0.1:3000");
     let url = env("JWKS_URL", &format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
     let listen: SocketAddr = env("LISTEN", "127.0.0.1:4000").parse().map_err(|e| format!("LISTEN: {e}"))?;
     let leeway_secs = env("LEEWAY_SECS", "30").parse().map_err(|e| format!("LEEWAY_SECS: {e}"))?;
     let policy = Policy { issuer, audience: env("AUDIENCE", "tokenflow"), leeway_secs };
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     // The start-up fetch does not count against the unknown-kid budget: the first new kid
     // after a rotation is followed at once.
     let long_ago = Instant::now().checked_sub(UNKNOWN_KID_REFETCH_MIN).unwrap_or_else(Instant::now);
@@ -165,5 +165,8 @@ async fn main() -> Result<(), String> {
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("binding {listen}: {e}"))?;
     println!("resource server on http://{listen}");
-    axum::serve(listener, router).await.map_err(|e| e.to_string())
+    Ok(axum::serve(listener, router).await?)
 }
+
+/// Whatever stopped the program, said in its own words.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -132,9 +132,110 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
+/// The contract's `error` codes: one enum for the server's JSON errors, the server functions
+/// and the browser, so a typo in a code does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not valid JSON.
+    MalformedRequest,
+    /// 400 (two `Authorization` headers) or 422 (a field missing, of the wrong type, out of range).
+    InvalidRequest,
+    /// 401: wrong email or password (the same for an unknown email).
+    InvalidCredentials,
+    /// 401: no token, or a bad, expired or revoked one.
+    InvalidToken,
+    /// 401: the refresh token is unknown, spent, expired or revoked.
+    InvalidGrant,
+    /// 403: authenticated, but the role does not allow it.
+    InsufficientRole,
+    /// 403: a server function called from another site.
+    CrossSite,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 408: the request took longer than the server allows.
+    Timeout,
+    /// 409: sign-up with an email that exists.
+    EmailTaken,
+    /// 409: a password change that lost a race.
+    Conflict,
+    /// 413: a body over 16 KiB.
+    PayloadTooLarge,
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType,
+    /// 422: not a usable email address.
+    InvalidEmail,
+    /// 422: a password outside the policy.
+    WeakPassword,
+    /// 429: throttled; see `Retry-After`.
+    RateLimited,
+    /// 503: the database or password hashing is saturated or down; see `Retry-After`.
+    Unavailable,
+    /// 500: a bug; the details are in the server's log only.
+    InternalError,
+    /// The browser could not reach the server (never sent by it).
+    RequestFailed,
+    /// A code this build does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedRequest => "malformed_request",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::InsufficientRole => "insufficient_role",
+            ErrorCode::CrossSite => "cross_site",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::EmailTaken => "email_taken",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidEmail => "invalid_email",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::RequestFailed => "request_failed",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every error body: `{"error": "<code>", "message": "<human text>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub error: String,
+    pub error: ErrorCode,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn error_codes_are_written_as_the_contract_spells_them() {
+        for code in
+            [ErrorCode::MalformedRequest, ErrorCode::InsufficientRole, ErrorCode::CrossSite, ErrorCode::InternalError]
+        {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert_eq!(serde_json::from_value::<ErrorCode>(code.as_str().into()).unwrap(), code);
+        }
+        assert_eq!(serde_json::from_str::<ErrorCode>(r#""from_the_future""#).unwrap(), ErrorCode::Unknown);
+    }
 }

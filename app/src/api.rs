@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
 use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use tokenflow::claims::Claims;
-use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
+use tokenflow::dto::{ErrorCode, SessionList, TokenResponse, User, UserList};
 
 use crate::session::{BearerClient, PublicClient, TamperClient};
 
@@ -17,7 +17,7 @@ use crate::session::{BearerClient, PublicClient, TamperClient};
 #[error("{message}")]
 pub struct ApiFailure {
     pub status: u16,
-    pub error: String,
+    pub error: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
@@ -27,30 +27,32 @@ impl FromServerFnError for ApiFailure {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        ApiFailure { status: 0, error: "request_failed".into(), message: value.to_string(), retry_after: None }
+        ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: value.to_string(), retry_after: None }
     }
 }
 
 impl ApiFailure {
     /// "Who are you?": the token is missing, bad, expired or revoked.
     pub fn is_unauthorized(&self) -> bool {
-        self.status == 401 && self.error == "invalid_token"
+        self.status == 401 && self.error == ErrorCode::InvalidToken
     }
 
     /// The refusal in plain words for a person.
     pub fn explain(&self) -> String {
-        match self.error.as_str() {
-            "invalid_credentials" => "Wrong email or password.".into(),
-            "email_taken" => "An account with this email already exists. Log in instead?".into(),
-            "rate_limited" => match self.retry_after {
+        match self.error {
+            ErrorCode::InvalidCredentials => "Wrong email or password.".into(),
+            ErrorCode::EmailTaken => "An account with this email already exists. Log in instead?".into(),
+            ErrorCode::RateLimited => match self.retry_after {
                 Some(s) => format!("Too many attempts. Try again in {s} seconds."),
                 None => "Too many attempts. Try again later.".into(),
             },
-            "invalid_email" => format!("That email address does not work: {}.", self.message),
-            "weak_password" => format!("Choose a stronger password: {}.", self.message),
-            "insufficient_role" => "403 forbidden: admins only.".into(),
-            "unavailable" => "The server is busy. Try again in a moment.".into(),
-            "request_failed" => "The server could not be reached. Check your connection.".into(),
+            ErrorCode::InvalidEmail => format!("That email address does not work: {}.", self.message),
+            ErrorCode::WeakPassword => format!("Choose a stronger password: {}.", self.message),
+            ErrorCode::InsufficientRole => "403 forbidden: admins only.".into(),
+            ErrorCode::Conflict => "Something changed meanwhile; nothing was saved. Try again.".into(),
+            ErrorCode::CrossSite => "This request came from another site and was refused.".into(),
+            ErrorCode::Unavailable => "The server is busy. Try again in a moment.".into(),
+            ErrorCode::RequestFailed => "The server could not be reached. Check your connection.".into(),
             _ => self.message.clone(),
         }
     }
@@ -168,10 +170,9 @@ mod ssr {
 
     impl Call {
         pub async fn new() -> Result<Call, ApiFailure> {
-            let auth = use_context::<AuthService>()
-                .ok_or_else(|| fail(AuthError::Internal("no AuthService in context".into())))?;
-            let parts: Parts =
-                leptos_axum::extract().await.map_err(|e| fail(AuthError::Internal(format!("request parts: {e}"))))?;
+            let auth =
+                use_context::<AuthService>().ok_or_else(|| fail(AuthError::internal("no AuthService in context")))?;
+            let parts: Parts = leptos_axum::extract().await.map_err(|e| fail(AuthError::internal(e)))?;
             Ok(Call { auth, parts })
         }
 
@@ -198,7 +199,7 @@ mod ssr {
                 .parts
                 .extensions
                 .get::<ClientAddr>()
-                .ok_or_else(|| fail(AuthError::Internal("client address not resolved".into())))?;
+                .ok_or_else(|| fail(AuthError::internal("client address not resolved")))?;
             self.auth.admit(client).await.map_err(fail)
         }
     }
@@ -209,27 +210,24 @@ mod ssr {
         Ok(super::WhoAmI { user: who.user.as_ref().clone(), claims: who.claims.as_ref().clone(), kid: who.kid })
     }
 
-    /// Map a core error exactly as the REST API does: status, challenge, `Retry-After`, body.
+    /// Answer a core error exactly as the REST API does, through the same projection:
+    /// status, challenge, `Retry-After`, body.
     pub fn fail(e: AuthError) -> ApiFailure {
-        match &e {
-            AuthError::Internal(detail) => tracing::error!(error = %detail, "internal error in a server function"),
-            AuthError::InvalidToken(reason) => tracing::debug!(%reason, "token refused"),
-            _ => {}
-        }
+        let projected = e.to_response();
         if let Some(response) = use_context::<ResponseOptions>() {
-            response.set_status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-            if let Some(challenge) = e.challenge() {
+            response.set_status(StatusCode::from_u16(projected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            if let Some(challenge) = projected.challenge {
                 response.insert_header(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
-            if let Some(seconds) = e.retry_after() {
+            if let Some(seconds) = projected.retry_after {
                 response.insert_header(RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
         ApiFailure {
-            status: e.status(),
-            error: e.code().into(),
-            message: e.public_message(),
-            retry_after: e.retry_after(),
+            status: projected.status,
+            error: projected.body.error,
+            message: projected.body.message,
+            retry_after: projected.retry_after,
         }
     }
 

@@ -116,7 +116,7 @@ impl Config {
                 .context("AUTH_RATE_LIMIT_PER_MIN too large")?,
             ..defaults
         };
-        auth.validate().map_err(anyhow::Error::msg)?;
+        auth.validate()?;
         let trusted_proxies = get("AUTH_TRUSTED_PROXIES")
             .unwrap_or_default()
             .split(',')
@@ -129,7 +129,7 @@ impl Config {
             })
             .collect::<anyhow::Result<_>>()?;
         let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/tokenflow.db?mode=rwc".into());
-        tokenflow::store::Backend::from_url(&database_url).map_err(anyhow::Error::msg)?;
+        tokenflow::store::Backend::from_url(&database_url)?;
         let log_json = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => false,
             Some("json") => true,

@@ -6,7 +6,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokenflow::AuthError;
-use tokenflow::dto::ErrorBody;
+use tokenflow::dto::{ErrorBody, ErrorCode};
+use tokenflow::web::ErrorResponse;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,55 +22,41 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    /// The error as HTTP says it: a core error through the core's one projection (the same
+    /// one the server functions use), the body errors here.
+    fn project(&self) -> ErrorResponse {
+        let own = |status: StatusCode, error: ErrorCode| ErrorResponse {
+            status: status.as_u16(),
+            challenge: None,
+            retry_after: None,
+            body: ErrorBody { error, message: self.to_string() },
+        };
         match self {
-            ApiError::Auth(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            ApiError::Malformed => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Auth(e) => e.code(),
-            ApiError::Malformed => "malformed_request",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Auth(e) => e.to_response(),
+            ApiError::Malformed => own(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest),
+            ApiError::PayloadTooLarge => own(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            ApiError::UnsupportedMediaType => own(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
         }
     }
 }
 
 /// The body of an error, for responses built outside a handler (fallbacks, middleware).
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = ErrorBody { error: code.to_string(), message: message.to_string() };
+pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = ErrorBody { error: code, message: message.to_string() };
     (status, Json(body)).into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
-            ApiError::Auth(e) => {
-                match e {
-                    // Logged once, here, with its cause; the client learns nothing of it.
-                    AuthError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
-                    AuthError::InvalidToken(reason) => tracing::debug!(%reason, "token refused"),
-                    _ => {}
-                }
-                e.public_message()
-            }
-            other => other.to_string(),
-        };
-        let mut response = error_response(status, self.code(), &message);
-        if let ApiError::Auth(e) = &self {
-            let headers = response.headers_mut();
-            if let Some(challenge) = e.challenge() {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-            }
-            if let Some(seconds) = e.retry_after() {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
+        let projected = self.project();
+        let status = StatusCode::from_u16(projected.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(projected.body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = projected.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let Some(seconds) = projected.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

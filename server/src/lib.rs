@@ -55,7 +55,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         Some(path) => Some(config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
         None => None,
     };
-    let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await.map_err(anyhow::Error::msg)?;
+    let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await?;
     let leptos = LeptosOptions::builder()
         .output_name("tokenflow")
         .site_root(config.site_root.as_str())

@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::{Config, build_state, serve, shutdown_signal};
 use tokenflow::dto::Role;
@@ -68,7 +69,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tokenflow: {e}");
+            eprintln!("tokenflow: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -114,19 +115,20 @@ async fn run(config: Config) -> ExitCode {
     }
 }
 
-async fn open_db(config: &Config) -> Result<tokenflow::store::Db, String> {
-    tokenflow::store::Db::connect(&config.database_url).await.map_err(|e| format!("opening the database: {e}"))
+async fn open_db(config: &Config) -> anyhow::Result<tokenflow::store::Db> {
+    tokenflow::store::Db::connect(&config.database_url).await.context("opening the database")
 }
 
 /// Operator commands on the key ring in the database that every instance shares.
-async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
+async fn keys(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     if config.signing_key_file.is_some() {
-        return Err("AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there".into());
+        anyhow::bail!("AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there");
     }
     let db = open_db(config).await?;
     match command {
         KeysCommand::Rotate => {
-            let kid = tokenflow::rotate_keys(&db, config.auth.key_encryption.as_ref()).await?;
+            let kid =
+                tokenflow::rotate_keys(&db, config.auth.key_encryption.as_ref()).await.context("rotating keys")?;
             println!("{kid}");
             eprintln!(
                 "new signing key {kid}; running instances switch within their key reload (10 s), old keys verify until their tokens expire"
@@ -137,9 +139,9 @@ async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
     }
 }
 
-async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> Result<(), String> {
+async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> anyhow::Result<()> {
     let horizon = tokenflow::time::now() - i64::try_from(config.auth.retired_key_lifetime_secs()).unwrap_or(0);
-    let keys = tokenflow::store::keys::list_usable(&db.pool, horizon).await.map_err(|e| e.to_string())?;
+    let keys = tokenflow::store::keys::list_usable(&db.pool, horizon).await.context("listing keys")?;
     for key in keys {
         let status = match key.retired_at {
             None => "signs".to_string(),
@@ -151,7 +153,7 @@ async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> Result<(), Str
 }
 
 /// Operator commands on accounts.
-async fn users(command: UsersCommand, config: &Config) -> Result<(), String> {
+async fn users(command: UsersCommand, config: &Config) -> anyhow::Result<()> {
     let db = open_db(config).await?;
     let (email, role) = match command {
         UsersCommand::Promote { email } => (email, Role::Admin),
@@ -159,20 +161,20 @@ async fn users(command: UsersCommand, config: &Config) -> Result<(), String> {
         UsersCommand::List { q } => return list_users(&db, &q).await,
     };
     let user = tokenflow::set_role(&db, &email, role).await.map_err(|e| match e {
-        tokenflow::AuthError::NotFound => format!("no account with email {email:?}"),
-        other => other.to_string(),
+        tokenflow::AuthError::NotFound => anyhow::anyhow!("no account with email {email:?}"),
+        other => anyhow::Error::new(other).context("setting the role"),
     })?;
     println!("{}  {}  {}", user.id, user.email, user.role.as_str());
     eprintln!("role set; the account's tokens carry it from their next refresh (at most the access token lifetime)");
     Ok(())
 }
 
-async fn list_users(db: &tokenflow::store::Db, q: &str) -> Result<(), String> {
+async fn list_users(db: &tokenflow::store::Db, q: &str) -> anyhow::Result<()> {
     let mut after = None;
     loop {
         let page = tokenflow::store::users::page(&db.pool, &q.trim().to_lowercase(), after.as_ref(), 500)
             .await
-            .map_err(|e| e.to_string())?;
+            .context("listing users")?;
         let Some((_, last)) = page.last().cloned() else { return Ok(()) };
         for (user, _) in &page {
             println!("{}  {}  {}  created {}", user.id, user.email, user.role.as_str(), user.created_at);

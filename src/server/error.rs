@@ -1,7 +1,10 @@
 //! The core's one error type. Every variant's `Display` is safe to show a client: no SQL, no
 //! secret, nothing more precise than "invalid credentials" about a password.
 
-use crate::dto::Role;
+use crate::dto::{ErrorCode, Role};
+
+/// The cause of an internal error: anything that can say what went wrong.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why an access token was refused: the `message` of a 401 `invalid_token`
 /// (RFC 6750 `error_description`). Tells a developer what is wrong and an attacker nothing new.
@@ -69,31 +72,91 @@ pub enum AuthError {
     RateLimited { retry_after: u64 },
     #[error("{what}, retry in {retry_after} s")]
     Unavailable { what: &'static str, retry_after: u64 },
-    /// Details are for the log only; the client sees a generic message.
+    /// A bug or an impossible state. The cause is for the log only (logged once, by
+    /// [`AuthError::to_response`]); the client sees a generic message.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl AuthError {
+    /// An internal error with its cause (an error value, or a sentence).
+    pub fn internal(cause: impl Into<Cause>) -> AuthError {
+        AuthError::Internal(cause.into())
+    }
+
     /// The contract's `error` code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::InvalidCredentials => "invalid_credentials",
-            AuthError::MissingToken | AuthError::InvalidToken(_) => "invalid_token",
-            AuthError::InvalidGrant => "invalid_grant",
-            AuthError::AmbiguousCredentials => "invalid_request",
-            AuthError::Conflict => "conflict",
-            AuthError::InsufficientRole(_) => "insufficient_role",
-            AuthError::EmailTaken => "email_taken",
-            AuthError::InvalidEmail(_) => "invalid_email",
-            AuthError::WeakPassword(_) => "weak_password",
-            AuthError::InvalidRequest(_) => "invalid_request",
-            AuthError::NotFound => "not_found",
-            AuthError::RateLimited { .. } => "rate_limited",
-            AuthError::Unavailable { .. } => "unavailable",
-            AuthError::Internal(_) => "internal_error",
+            AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            AuthError::MissingToken | AuthError::InvalidToken(_) => ErrorCode::InvalidToken,
+            AuthError::InvalidGrant => ErrorCode::InvalidGrant,
+            AuthError::AmbiguousCredentials | AuthError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            AuthError::Conflict => ErrorCode::Conflict,
+            AuthError::InsufficientRole(_) => ErrorCode::InsufficientRole,
+            AuthError::EmailTaken => ErrorCode::EmailTaken,
+            AuthError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+            AuthError::WeakPassword(_) => ErrorCode::WeakPassword,
+            AuthError::NotFound => ErrorCode::NotFound,
+            AuthError::RateLimited { .. } => ErrorCode::RateLimited,
+            AuthError::Unavailable { .. } => ErrorCode::Unavailable,
+            AuthError::Internal(_) => ErrorCode::InternalError,
         }
     }
+}
+
+/// A setting that makes no sense: the server refuses to start, and says which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSetting(pub std::borrow::Cow<'static, str>);
+
+impl InvalidSetting {
+    pub fn new(reason: impl Into<std::borrow::Cow<'static, str>>) -> InvalidSetting {
+        InvalidSetting(reason.into())
+    }
+}
+
+/// Why a signing key could not be made, read, stored or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a PKCS#8 PEM Ed25519 private key")]
+    NotEd25519Pem,
+    #[error("not an Ed25519 public key")]
+    NotEd25519Public,
+    #[error("no randomness: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error("encoding the key: {0}")]
+    Pkcs8(#[from] ed25519_dalek::pkcs8::Error),
+    #[error("preparing the key for tokens: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    #[error("the key-encryption key must be 32 random bytes in base64")]
+    BadEncryptionKey,
+    #[error("the signing keys are encrypted at rest: set AUTH_KEY_ENCRYPTION_KEY_FILE")]
+    EncryptionKeyMissing,
+    #[error("AUTH_KEY_ENCRYPTION_KEY_FILE does not open the stored signing key (the wrong key-encryption key?)")]
+    EncryptionKeyWrong,
+    #[error("sealing a key failed")]
+    Seal,
+    #[error("the stored key {0} does not match its kid")]
+    KidMismatch(String),
+    #[error("no signing key")]
+    NoSigningKey,
+    #[error("the signing key has no private part")]
+    NoPrivatePart,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why the service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setting(#[from] InvalidSetting),
+    #[error("signing keys: {0}")]
+    Key(#[from] KeyError),
+    #[error("starting the hash workers: {0}")]
+    Workers(#[from] std::io::Error),
+    #[error("preparing the dummy hash: {0}")]
+    DummyHash(#[from] AuthError),
 }
 
 impl From<sqlx::Error> for AuthError {
@@ -105,7 +168,7 @@ impl From<sqlx::Error> for AuthError {
                 tracing::warn!(error = %e, "database unavailable");
                 unavailable
             }
-            None => AuthError::Internal(format!("database: {e}")),
+            None => AuthError::internal(e),
         }
     }
 }

@@ -14,6 +14,8 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use zeroize::Zeroizing;
 
+use crate::error::KeyError;
+
 pub use crate::jwk::{Jwk, Jwks, thumbprint};
 
 /// A key that verifies.
@@ -28,11 +30,11 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// When `x` is not an Ed25519 public key.
-    pub fn from_x(x: &str) -> Result<VerifyingKey, String> {
-        let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| "public key is not base64url".to_string())?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| "public key is not 32 bytes".to_string())?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 public key".to_string())?;
-        let decoding = DecodingKey::from_ed_components(x).map_err(|e| format!("public key: {e}"))?;
+    pub fn from_x(x: &str) -> Result<VerifyingKey, KeyError> {
+        let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| KeyError::NotEd25519Public)?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::NotEd25519Public)?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::NotEd25519Public)?;
+        let decoding = DecodingKey::from_ed_components(x)?;
         Ok(VerifyingKey { kid: thumbprint(x), x: x.to_string(), decoding })
     }
 }
@@ -59,13 +61,12 @@ impl KeyMaterial {
     ///
     /// # Errors
     /// When the operating system has no randomness or encoding fails.
-    pub fn generate() -> Result<KeyMaterial, String> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| format!("getrandom: {e}"))?;
+    pub fn generate() -> Result<KeyMaterial, KeyError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut())?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        seed.fill(0);
         // `to_pkcs8_pem` wipes its buffer on drop.
-        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("pkcs8: {e}"))?;
+        let pem = key.to_pkcs8_pem(LineEnding::LF)?;
         KeyMaterial::from_pem(&pem)
     }
 
@@ -73,13 +74,12 @@ impl KeyMaterial {
     ///
     /// # Errors
     /// When the PEM is not an Ed25519 PKCS#8 private key.
-    pub fn from_pem(pem: &str) -> Result<KeyMaterial, String> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
-            .map_err(|_| "not a PKCS#8 PEM Ed25519 private key".to_string())?;
-        let der = key.to_pkcs8_der().map_err(|e| format!("pkcs8: {e}"))?;
+    pub fn from_pem(pem: &str) -> Result<KeyMaterial, KeyError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::NotEd25519Pem)?;
+        let der = key.to_pkcs8_der()?;
         let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
         let kid = thumbprint(&x);
-        let decoding = DecodingKey::from_ed_components(&x).map_err(|e| format!("public key: {e}"))?;
+        let decoding = DecodingKey::from_ed_components(&x)?;
         Ok(KeyMaterial {
             signing: SigningKey { kid: kid.clone(), encoding: EncodingKey::from_ed_der(der.as_bytes()) },
             verifying: VerifyingKey { kid: kid.clone(), x: x.clone(), decoding },

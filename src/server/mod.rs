@@ -15,7 +15,7 @@ pub mod time;
 pub mod token;
 pub mod web;
 
-pub use error::AuthError;
+pub use error::{AuthError, InvalidSetting, KeyError, StartError};
 pub use service::{Admitted, AuthService, Identity, Timed, TokenCheck, rotate_keys, set_role};
 pub use settings::AuthSettings;
 pub use web::{ClientAddr, bearer_token, request_bearer};

@@ -145,9 +145,9 @@ impl PasswordHasher {
             mpsc::TrySendError::Full(_) => {
                 AuthError::Unavailable { what: "password hashing is saturated", retry_after: 1 }
             }
-            mpsc::TrySendError::Disconnected(_) => AuthError::Internal("hash workers stopped".into()),
+            mpsc::TrySendError::Disconnected(_) => AuthError::internal("hash workers stopped"),
         })?;
-        result.await.map_err(|_| AuthError::Internal("hash worker dropped a job".into()))
+        result.await.map_err(|_| AuthError::internal("hash worker dropped a job"))
     }
 
     /// Hash a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
@@ -186,19 +186,19 @@ fn argon2(params: Params) -> Argon2<'static> {
 
 fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, AuthError> {
     let mut salt = [0u8; SALT_LEN];
-    getrandom::fill(&mut salt).map_err(|e| AuthError::Internal(format!("getrandom: {e}")))?;
+    getrandom::fill(&mut salt).map_err(AuthError::internal)?;
     let params = params();
     let mut out = [0u8; OUTPUT_LEN];
     memory.resize(params.block_count(), Block::default());
     argon2(params.clone())
         .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut memory[..])
-        .map_err(|e| AuthError::Internal(format!("argon2: {e}")))?;
+        .map_err(AuthError::internal)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: (&params).try_into().map_err(|e| AuthError::Internal(format!("argon2 params: {e}")))?,
-        salt: Some(Salt::new(&salt).map_err(|e| AuthError::Internal(format!("salt: {e}")))?),
-        hash: Some(Output::new(&out).map_err(|e| AuthError::Internal(format!("output: {e}")))?),
+        params: (&params).try_into().map_err(AuthError::internal)?,
+        salt: Some(Salt::new(&salt).map_err(AuthError::internal)?),
+        hash: Some(Output::new(&out).map_err(AuthError::internal)?),
     };
     Ok(phc.to_string())
 }
@@ -213,7 +213,7 @@ fn verify_with(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
     }
 }
 
-fn try_verify(password: &str, phc: &str, memory: &mut Vec<Block>) -> Result<bool, String> {
+fn try_verify(password: &str, phc: &str, memory: &mut Vec<Block>) -> Result<bool, crate::error::Cause> {
     let parsed = PasswordHash::new(phc).map_err(|e| e.to_string())?;
     let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| e.to_string())?;
     let version = match parsed.version {

@@ -11,7 +11,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, KeyError};
 
 const NONCE_LEN: usize = 12;
 
@@ -29,10 +29,10 @@ impl SealKey {
     /// The contents of a key file: 32 random bytes in standard base64 (`openssl rand -base64 32`).
     ///
     /// # Errors
-    /// When the text is not base64 of exactly 32 bytes.
-    pub fn from_base64(text: &str) -> Result<SealKey, String> {
-        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| "not base64".to_string())?);
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| "must hold exactly 32 bytes".to_string())?;
+    /// [`KeyError::BadEncryptionKey`] when the text is not base64 of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<SealKey, KeyError> {
+        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| KeyError::BadEncryptionKey)?);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::BadEncryptionKey)?;
         Ok(SealKey(Zeroizing::new(key)))
     }
 
@@ -50,11 +50,11 @@ impl SealKey {
     /// When the operating system has no randomness.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<String, AuthError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| AuthError::Internal(format!("getrandom: {e}")))?;
+        getrandom::fill(&mut nonce).map_err(AuthError::internal)?;
         let cipher = ChaCha20Poly1305::new(&Key::from(*self.0));
         let sealed = cipher
             .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad })
-            .map_err(|_| AuthError::Internal("sealing failed".into()))?;
+            .map_err(|e| AuthError::internal(format!("sealing failed: {e}")))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(URL_SAFE_NO_PAD.encode(out))

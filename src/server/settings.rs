@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error::InvalidSetting;
+
 /// Auth policy knobs. Validated by [`AuthSettings::validate`] before the service starts.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -85,7 +87,11 @@ impl AuthSettings {
 
     /// # Errors
     /// A human-readable reason when a value makes no sense, so the server refuses to start.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.check().map_err(InvalidSetting::new)
+    }
+
+    fn check(&self) -> Result<(), std::borrow::Cow<'static, str>> {
         if self.issuer.trim().is_empty() {
             return Err("AUTH_ISSUER must not be empty".into());
         }
@@ -123,7 +129,7 @@ impl AuthSettings {
             return Err("password hashing needs at least one worker and one queue slot".into());
         }
         if let Some(bad) = self.admin_emails.iter().find(|e| crate::password::normalize_email(e).is_err()) {
-            return Err(format!("AUTH_ADMIN_EMAILS holds an invalid address: {bad:?}"));
+            return Err(format!("AUTH_ADMIN_EMAILS holds an invalid address: {bad:?}").into());
         }
         Ok(())
     }

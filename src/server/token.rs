@@ -35,11 +35,11 @@ pub struct Policy {
 ///
 /// # Errors
 /// Only when the key is unusable, which `KeyMaterial` prevents.
-pub fn issue(claims: &Claims, key: &SigningKey) -> Result<String, String> {
+pub fn issue(claims: &Claims, key: &SigningKey) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.typ = Some(ACCESS_TOKEN_TYPE.into());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| format!("signing: {e}"))
+    jsonwebtoken::encode(&header, claims, &key.encoding)
 }
 
 /// The JOSE header as we accept it. Derived `Deserialize` rejects a duplicated member.

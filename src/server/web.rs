@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::dto::ErrorBody;
 use crate::error::AuthError;
 
 /// The client's address as the server resolved it (the TCP peer, or the forwarded client when
@@ -100,6 +101,34 @@ impl AuthError {
             other => other.to_string(),
         }
     }
+
+    /// The one projection of an error onto HTTP, for REST handlers and server functions
+    /// alike: status, `WWW-Authenticate`, `Retry-After` and the contract's body. An internal
+    /// error is logged here, once, with its cause; a refused token at debug level.
+    pub fn to_response(&self) -> ErrorResponse {
+        match self {
+            AuthError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            AuthError::InvalidToken(reason) => tracing::debug!(%reason, "token refused"),
+            _ => {}
+        }
+        ErrorResponse {
+            status: self.status(),
+            challenge: self.challenge(),
+            retry_after: self.retry_after(),
+            body: ErrorBody { error: self.code(), message: self.public_message() },
+        }
+    }
+}
+
+/// An error as HTTP says it; see [`AuthError::to_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    pub status: u16,
+    /// `WWW-Authenticate`, where RFC 6750 asks for one.
+    pub challenge: Option<&'static str>,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
+    pub body: ErrorBody,
 }
 
 /// The `Server-Timing` value (W3C Server Timing) for a password hash that took `argon2`.
@@ -150,7 +179,7 @@ mod tests {
         let two = request_bearer([Some("Bearer abc"), Some("Bearer def")].into_iter());
         assert!(matches!(two, Err(AuthError::AmbiguousCredentials)));
         assert_eq!(AuthError::AmbiguousCredentials.status(), 400);
-        assert_eq!(AuthError::AmbiguousCredentials.code(), "invalid_request");
+        assert_eq!(AuthError::AmbiguousCredentials.code(), crate::dto::ErrorCode::InvalidRequest);
     }
 
     #[test]
@@ -165,8 +194,10 @@ mod tests {
 
     #[test]
     fn internal_details_never_reach_the_client() {
-        let e = AuthError::Internal("database: relation users does not exist".into());
-        assert_eq!(e.status(), 500);
-        assert_eq!(e.public_message(), "internal error");
+        let e = AuthError::internal("database: relation users does not exist");
+        let response = e.to_response();
+        assert_eq!((response.status, response.body.error), (500, crate::dto::ErrorCode::InternalError));
+        assert_eq!(response.body.message, "internal error");
+        assert!(std::error::Error::source(&e).is_some_and(|cause| cause.to_string().contains("relation")));
     }
 }

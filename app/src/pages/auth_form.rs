@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use tokenflow::dto::ErrorCode;
 
 use crate::api::{self, ApiFailure};
 use crate::layout::safe_next;
@@ -75,7 +76,7 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
         });
     };
 
-    let field_error = move |code: &'static str| move || error.with(|e| e.as_ref().is_some_and(|e| e.error == code));
+    let field_error = move |code: ErrorCode| move || error.with(|e| e.as_ref().is_some_and(|e| e.error == code));
     view! {
         <Title text=title />
         <section class="card narrow">
@@ -103,7 +104,7 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
                     type="email"
                     autocomplete="email"
                     required
-                    aria-invalid=move || field_error("invalid_email")().to_string()
+                    aria-invalid=move || field_error(ErrorCode::InvalidEmail)().to_string()
                     aria-describedby="form-error"
                     prop:value=email
                     on:input=move |ev| email.set(event_target_value(&ev))
@@ -115,7 +116,7 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
                     type="password"
                     required
                     autocomplete=if purpose == Purpose::Signup { "new-password" } else { "current-password" }
-                    aria-invalid=move || field_error("weak_password")().to_string()
+                    aria-invalid=move || field_error(ErrorCode::WeakPassword)().to_string()
                     aria-describedby="form-error password-hint"
                     prop:value=password
                     on:input=move |ev| password.set(event_target_value(&ev))

@@ -116,7 +116,7 @@ fn record_issue(session: &StoredSession) {
     use crate::flow::{Outcome, Step, preview, record};
     let (header, claims) = match tokenflow::inspect::decode(&session.access_token) {
         Ok(d) => (d.header.to_string(), serde_json::to_string_pretty(&d.claims).unwrap_or_default()),
-        Err(e) => (e, String::new()),
+        Err(e) => (e.to_string(), String::new()),
     };
     record(
         Step::TokenGenerated,

@@ -81,7 +81,7 @@ async fn refresh_single_flight(session: Session, stale: String) -> Result<(), Ap
     outcome.unwrap_or_else(|| {
         Err(ApiFailure {
             status: 0,
-            error: "request_failed".into(),
+            error: tokenflow::dto::ErrorCode::RequestFailed,
             message: "could not take the refresh lock".into(),
             retry_after: None,
         })
@@ -89,7 +89,12 @@ async fn refresh_single_flight(session: Session, stale: String) -> Result<(), Ap
 }
 
 fn signed_out() -> ApiFailure {
-    ApiFailure { status: 401, error: "invalid_token".into(), message: "signed out".into(), retry_after: None }
+    ApiFailure {
+        status: 401,
+        error: tokenflow::dto::ErrorCode::InvalidToken,
+        message: "signed out".into(),
+        retry_after: None,
+    }
 }
 
 /// Keep a timer that refreshes the current session shortly before it expires.

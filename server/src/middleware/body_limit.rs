@@ -16,7 +16,11 @@ pub async fn declared_length(request: Request, next: Next) -> Response {
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is over 16 KiB");
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            tokenflow::dto::ErrorCode::PayloadTooLarge,
+            "request body is over 16 KiB",
+        );
     }
     next.run(request).await
 }

@@ -7,6 +7,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use tokenflow::dto::ErrorCode;
+
 use crate::error::error_response;
 
 fn is_api_path(path: &str) -> bool {
@@ -30,17 +32,17 @@ pub async fn ensure_json(request: Request, next: Next) -> Response {
         return response;
     }
     let (code, message) = match status.as_u16() {
-        400 => ("malformed_request", "bad request"),
-        404 => ("not_found", "not found"),
-        405 => ("method_not_allowed", "method not allowed"),
-        408 => ("timeout", "request timed out"),
-        413 => ("payload_too_large", "request body is over 16 KiB"),
-        415 => ("unsupported_media_type", "request body must be application/json"),
-        422 => ("invalid_request", "invalid request"),
-        429 => ("rate_limited", "too many requests"),
-        503 => ("unavailable", "service unavailable"),
-        s if s >= 500 => ("internal_error", "internal error"),
-        _ => ("bad_request", "request refused"),
+        400 => (ErrorCode::MalformedRequest, "bad request"),
+        404 => (ErrorCode::NotFound, "not found"),
+        405 => (ErrorCode::MethodNotAllowed, "method not allowed"),
+        408 => (ErrorCode::Timeout, "request timed out"),
+        413 => (ErrorCode::PayloadTooLarge, "request body is over 16 KiB"),
+        415 => (ErrorCode::UnsupportedMediaType, "request body must be application/json"),
+        422 => (ErrorCode::InvalidRequest, "invalid request"),
+        429 => (ErrorCode::RateLimited, "too many requests"),
+        503 => (ErrorCode::Unavailable, "service unavailable"),
+        s if s >= 500 => (ErrorCode::InternalError, "internal error"),
+        _ => (ErrorCode::InvalidRequest, "request refused"),
     };
     let mut fixed = error_response(status, code, message);
     // Keep what the original said about retrying or authenticating.

@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 pub async fn per_client(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(client) = request.extensions().get::<ClientAddr>().copied() else {
-        return ApiError::from(AuthError::Internal("client address not resolved".into())).into_response();
+        return ApiError::from(AuthError::internal("client address not resolved")).into_response();
     };
     match state.auth.admit(&client).await {
         Ok(admitted) => {

@@ -17,7 +17,11 @@ pub async fn server_functions(State(state): State<AppState>, request: Request, n
         return next.run(request).await;
     }
     if is_cross_site(request.headers(), &state.origin) {
-        return error_response(StatusCode::FORBIDDEN, "cross_site", "server functions answer this site's pages only");
+        return error_response(
+            StatusCode::FORBIDDEN,
+            tokenflow::dto::ErrorCode::CrossSite,
+            "server functions answer this site's pages only",
+        );
     }
     let mut response = next.run(request).await;
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -16,7 +16,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.auth.ready().await {
         axum::Json(json!({"status": "ready"})).into_response()
     } else {
-        let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            tokenflow::dto::ErrorCode::Unavailable,
+            "database unavailable",
+        );
         response.headers_mut().insert(axum::http::header::RETRY_AFTER, 5.into());
         response
     }

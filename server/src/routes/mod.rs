@@ -31,5 +31,7 @@ pub fn api(state: &AppState) -> Router<AppState> {
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/admin/users", get(admin::users))
-        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
+        })
 }

@@ -181,7 +181,7 @@ impl AuthService {
             email: user.email.clone(),
             role: user.role,
         };
-        let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::Internal)?;
+        let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::internal)?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
@@ -439,7 +439,7 @@ fn new_id() -> String {
 
 pub(super) fn random_bytes() -> Result<[u8; 32], AuthError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AuthError::Internal(format!("getrandom: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(AuthError::internal)?;
     Ok(bytes)
 }
 

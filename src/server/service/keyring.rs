@@ -2,6 +2,7 @@
 //! key is set) or the operator's key file, created on first start, rotated by
 //! `tokenflow keys rotate`.
 
+use crate::error::KeyError;
 use crate::keys::{KeyMaterial, KeyRing, VerifyingKey};
 use crate::seal::SealKey;
 use crate::settings::AuthSettings;
@@ -15,14 +16,14 @@ use super::KeySource;
 const SEALED_PREFIX: &str = "sealed:v1:";
 
 /// The key ring: the operator's key, or the database's keys (creating the first one).
-pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySource) -> Result<KeyRing, String> {
+pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySource) -> Result<KeyRing, KeyError> {
     if let KeySource::Pem(pem) = source {
         return Ok(KeyRing::new(KeyMaterial::from_pem(pem)?, Vec::new()));
     }
     let kek = settings.key_encryption.as_ref();
     // A retired key verifies until every token it signed has expired.
     let horizon = now() - i64::try_from(settings.retired_key_lifetime_secs()).unwrap_or(0);
-    let mut rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
+    let mut rows = store::keys::list_usable(&db.pool, horizon).await?;
     if !rows.iter().any(|k| k.retired_at.is_none()) {
         let key = KeyMaterial::generate()?;
         let stored_private = store_private(&key, kek)?;
@@ -30,13 +31,11 @@ pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySour
         // reads the same keys. If a bootstrap key existed but every key has been retired, the
         // new key joins as a rotation would.
         for origin in [Origin::Bootstrap, Origin::Rotation] {
-            let stored = store::keys::insert(&db.pool, &key.kid, &stored_private, &key.x, origin, now())
-                .await
-                .map_err(|e| format!("storing a new key: {e}"))?;
+            let stored = store::keys::insert(&db.pool, &key.kid, &stored_private, &key.x, origin, now()).await?;
             if stored {
                 tracing::info!(kid = %key.kid, "generated a signing key");
             }
-            rows = store::keys::list_usable(&db.pool, horizon).await.map_err(|e| format!("loading keys: {e}"))?;
+            rows = store::keys::list_usable(&db.pool, horizon).await?;
             if rows.iter().any(|k| k.retired_at.is_none()) {
                 break;
             }
@@ -48,7 +47,7 @@ pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySour
         .filter(|(_, k)| k.retired_at.is_none())
         .max_by(|(_, a), (_, b)| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
         .map(|(i, _)| i)
-        .ok_or("no signing key")?;
+        .ok_or(KeyError::NoSigningKey)?;
     let signer_row = rows.swap_remove(signer_index);
     let signer = open_private(db, &signer_row, kek).await?;
     let others = rows.iter().map(|k| VerifyingKey::from_x(&k.public_x)).collect::<Result<Vec<_>, _>>()?;
@@ -56,10 +55,10 @@ pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySour
 }
 
 /// The private part as it is stored: sealed under the key-encryption key when there is one.
-fn store_private(key: &KeyMaterial, kek: Option<&SealKey>) -> Result<String, String> {
+fn store_private(key: &KeyMaterial, kek: Option<&SealKey>) -> Result<String, KeyError> {
     match kek {
         Some(kek) => {
-            let sealed = kek.seal(key.private_pem.as_bytes(), key.kid.as_bytes()).map_err(|e| e.to_string())?;
+            let sealed = kek.seal(key.private_pem.as_bytes(), key.kid.as_bytes()).map_err(|_| KeyError::Seal)?;
             Ok(format!("{SEALED_PREFIX}{sealed}"))
         }
         None => Ok(key.private_pem.to_string()),
@@ -68,31 +67,25 @@ fn store_private(key: &KeyMaterial, kek: Option<&SealKey>) -> Result<String, Str
 
 /// The signing key of a row. A plaintext key found while a key-encryption key is set is
 /// encrypted in place, so turning encryption on protects the keys already stored.
-async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<KeyMaterial, String> {
-    let stored = row.private_pem.as_deref().ok_or("the signing key has no private part")?;
+async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<KeyMaterial, KeyError> {
+    let stored = row.private_pem.as_deref().ok_or(KeyError::NoPrivatePart)?;
     let key = match (stored.strip_prefix(SEALED_PREFIX), kek) {
         (Some(sealed), Some(kek)) => {
-            let pem = kek.open(sealed, row.kid.as_bytes()).ok_or(
-                "AUTH_KEY_ENCRYPTION_KEY_FILE does not open the stored signing key (wrong key-encryption key?)",
-            )?;
-            KeyMaterial::from_pem(std::str::from_utf8(&pem).map_err(|_| "sealed key is not PEM")?)?
+            let pem = kek.open(sealed, row.kid.as_bytes()).ok_or(KeyError::EncryptionKeyWrong)?;
+            KeyMaterial::from_pem(std::str::from_utf8(&pem).map_err(|_| KeyError::NotEd25519Pem)?)?
         }
-        (Some(_), None) => {
-            return Err("the signing keys are encrypted at rest: set AUTH_KEY_ENCRYPTION_KEY_FILE".into());
-        }
+        (Some(_), None) => return Err(KeyError::EncryptionKeyMissing),
         (None, kek) => {
             let key = KeyMaterial::from_pem(stored)?;
             if kek.is_some() {
-                store::keys::set_private(&db.pool, &key.kid, &store_private(&key, kek)?)
-                    .await
-                    .map_err(|e| format!("encrypting a stored key: {e}"))?;
+                store::keys::set_private(&db.pool, &key.kid, &store_private(&key, kek)?).await?;
                 tracing::info!(kid = %key.kid, "encrypted a stored signing key at rest");
             }
             key
         }
     };
     if key.kid != row.kid {
-        return Err(format!("stored key {} does not match its kid", row.kid));
+        return Err(KeyError::KidMismatch(row.kid.clone()));
     }
     Ok(key)
 }
@@ -103,8 +96,8 @@ async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<Ke
 /// Nobody is logged out.
 ///
 /// # Errors
-/// A database error, with its reason.
-pub async fn rotate_keys(db: &Db, key_encryption: Option<&SealKey>) -> Result<String, String> {
+/// A database error, or no randomness.
+pub async fn rotate_keys(db: &Db, key_encryption: Option<&SealKey>) -> Result<String, KeyError> {
     let key = KeyMaterial::generate()?;
     let stored_private = store_private(&key, key_encryption)?;
     let now = now();
@@ -115,7 +108,7 @@ pub async fn rotate_keys(db: &Db, key_encryption: Option<&SealKey>) -> Result<St
         tx.commit().await?;
         Ok::<u64, sqlx::Error>(retired)
     };
-    let retired = run.await.map_err(|e| format!("rotating keys: {e}"))?;
+    let retired = run.await?;
     tracing::info!(kid = %key.kid, retired, "rotated the signing key");
     Ok(key.kid)
 }

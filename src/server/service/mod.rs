@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::cache::{CachedSession, SessionCache};
 use crate::claims::Claims;
 use crate::dto::{Role, User};
-use crate::error::{AuthError, TokenError};
+use crate::error::{AuthError, KeyError, StartError, TokenError};
 use crate::keys::{Jwks, KeyMaterial, KeyRing};
 use crate::password::PasswordHasher;
 use crate::settings::AuthSettings;
@@ -110,20 +110,19 @@ impl AuthService {
         db: Db,
         settings: AuthSettings,
         signing_key_pem: Option<zeroize::Zeroizing<String>>,
-    ) -> Result<AuthService, String> {
+    ) -> Result<AuthService, StartError> {
         settings.validate()?;
-        let hasher = PasswordHasher::start(settings.hash_workers, settings.hash_queue)
-            .map_err(|e| format!("starting hash workers: {e}"))?;
+        let hasher = PasswordHasher::start(settings.hash_workers, settings.hash_queue)?;
         let key_source = match signing_key_pem {
             Some(pem) => {
-                KeyMaterial::from_pem(&pem).map_err(|e| format!("AUTH_SIGNING_KEY_FILE: {e}"))?;
+                KeyMaterial::from_pem(&pem)?;
                 KeySource::Pem(pem)
             }
             None => KeySource::Database,
         };
         let ring = load_ring(&db, &settings, &key_source).await?;
-        let random = URL_SAFE_NO_PAD.encode(random_bytes().map_err(|e| e.to_string())?);
-        let (dummy_hash, _) = hasher.hash(random).await.map_err(|e| e.to_string())?;
+        let random = URL_SAFE_NO_PAD.encode(random_bytes()?);
+        let (dummy_hash, _) = hasher.hash(random).await?;
         let policy = Policy {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
@@ -257,7 +256,7 @@ impl Inner {
         }
     }
 
-    async fn reload_keys(&self) -> Result<(), String> {
+    async fn reload_keys(&self) -> Result<(), KeyError> {
         let ring = load_ring(&self.db, &self.settings, &self.key_source).await?;
         self.tokens.retain_keys(ring.keys());
         if let Ok(mut current) = self.ring.write() {

@@ -28,13 +28,13 @@ pub enum Backend {
 impl Backend {
     /// # Errors
     /// When the URL names neither SQLite nor PostgreSQL.
-    pub fn from_url(url: &str) -> Result<Backend, String> {
+    pub fn from_url(url: &str) -> Result<Backend, crate::error::InvalidSetting> {
         if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err("DATABASE_URL must start with sqlite: or postgres://".into())
+            Err(crate::error::InvalidSetting::new("DATABASE_URL must start with sqlite: or postgres://"))
         }
     }
 }

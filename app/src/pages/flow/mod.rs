@@ -6,6 +6,8 @@ mod tamper;
 mod timeline;
 
 use leptos::prelude::*;
+
+use crate::api::ApiFailure;
 use leptos_meta::Title;
 
 use tokenflow::jwk::Jwks;
@@ -34,18 +36,24 @@ pub fn Flow() -> impl IntoView {
 }
 
 /// The public keys, fetched by this browser from the well-known URL like any third party.
-pub type JwksResource = LocalResource<Result<Jwks, String>>;
+pub type JwksResource = LocalResource<Result<Jwks, ApiFailure>>;
 
-async fn fetch_jwks() -> Result<Jwks, String> {
+async fn fetch_jwks() -> Result<Jwks, ApiFailure> {
+    let failed = |message: String| ApiFailure {
+        status: 0,
+        error: tokenflow::dto::ErrorCode::RequestFailed,
+        message,
+        retry_after: None,
+    };
     #[cfg(feature = "hydrate")]
     {
         let response =
-            gloo_net::http::Request::get("/.well-known/jwks.json").send().await.map_err(|e| e.to_string())?;
-        response.json::<Jwks>().await.map_err(|e| e.to_string())
+            gloo_net::http::Request::get("/.well-known/jwks.json").send().await.map_err(|e| failed(e.to_string()))?;
+        response.json::<Jwks>().await.map_err(|e| failed(e.to_string()))
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        Err("the JWKS is fetched in the browser".into())
+        Err(failed("the JWKS is fetched in the browser".into()))
     }
 }
 

@@ -28,7 +28,7 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
         let kid =
             tokenflow::inspect::decode(&s.access_token).ok().and_then(|d| d.header["kid"].as_str().map(str::to_string));
         let x = keys.keys.iter().find(|k| Some(&k.kid) == kid.as_ref()).map(|k| k.x.clone()).unwrap_or_default();
-        forgeries(&s.access_token, &x, now())
+        forgeries(&s.access_token, &x, now()).map_err(|e| e.to_string())
     });
     let send = move |list: Vec<Forgery>| {
         busy.set(true);

@@ -133,7 +133,7 @@ async fn database_trouble_is_503_not_500(backend: Backend) {
     for failure in failures {
         let shown = failure.to_string();
         let e = tokenflow::AuthError::from(failure);
-        assert_eq!((e.status(), e.code()), (503, "unavailable"), "{shown}");
+        assert_eq!((e.status(), e.code()), (503, tokenflow::dto::ErrorCode::Unavailable), "{shown}");
         assert!(e.retry_after().is_some());
     }
     // A bug stays a 500.
