@@ -5,11 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use ipnet::IpNet;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use tokenflow::{ClientAddr, Identity};
 
 use crate::error::ApiError;
@@ -34,24 +35,46 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, tokenflow::AuthError>
     tokenflow::request_bearer(parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok()))
 }
 
-/// A caller whose bearer token verified and whose session is live.
-pub struct Authenticated(pub Identity);
-
-/// A response with `Server-Timing` saying how the caller's token was checked.
-pub fn with_token_timing(who: &Identity, response: impl axum::response::IntoResponse) -> Response {
-    let mut response = response.into_response();
-    if let Ok(value) = axum::http::HeaderValue::from_str(&tokenflow::web::token_timing(&who.check)) {
-        response.headers_mut().insert(axum::http::HeaderName::from_static(tokenflow::web::SERVER_TIMING), value);
+/// The one auth layer of protected routes: verifies the bearer token (401 otherwise), puts the
+/// caller's [`Identity`] in the request's extensions for [`Caller`], and stamps a successful
+/// answer with `Server-Timing` saying how the token was checked.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let identity = match bearer_token(&parts) {
+        Ok(token) => state.auth.authenticate(token).await,
+        Err(e) => Err(e),
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let timing = HeaderValue::from_str(&tokenflow::web::token_timing(&identity.check)).ok();
+    parts.extensions.insert(identity);
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if let Some(timing) = timing.filter(|_| response.status().is_success()) {
+        response.headers_mut().insert(HeaderName::from_static(tokenflow::web::SERVER_TIMING), timing);
     }
     response
 }
 
-impl FromRequestParts<AppState> for Authenticated {
+/// A protected route: [`authenticate`] runs for the methods it serves (any other method is
+/// still a 405, not a 401).
+pub fn protected(route: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
+    route.route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// The caller of a protected route, as [`authenticate`] found it.
+pub struct Caller(pub Identity);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let identity = state.auth.authenticate(bearer_token(parts)?).await?;
-        Ok(Authenticated(identity))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let identity = parts.extensions.get::<Identity>().cloned();
+        // A handler that asks for a caller on a route without the auth layer is a bug.
+        identity
+            .map(Caller)
+            .ok_or_else(|| tokenflow::AuthError::internal("protected route without the auth layer").into())
     }
 }
 

@@ -23,7 +23,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokenflow::AuthService;
@@ -104,9 +103,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(body_limit::declared_length))
         .layer(DefaultBodyLimit::max(body_limit::MAX_BODY_BYTES));
     let mut app = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/.well-known/jwks.json", get(routes::jwks::jwks))
+        .merge(routes::health::router())
+        .merge(routes::jwks::router())
         .nest("/api", api)
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))

@@ -2,18 +2,33 @@
 
 use std::time::Instant;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
 use tokenflow::dto::{LoginRequest, PasswordChangeRequest, RefreshRequest, SignupRequest, TokenResponse};
 use tokenflow::web::{rotation_timing, server_timing};
 use tokenflow::{Admitted, Timed};
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Json, UserAgent, with_token_timing};
+use crate::extract::{Caller, Json, UserAgent, protected};
+use crate::middleware::rate_limit;
 use crate::state::AppState;
+
+/// `/api/auth/*`: every request counted against its client's limit first (the admission that
+/// password hashing needs); logout and password change also need a token.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/signup", post(signup))
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/logout", protected(post(logout), state))
+        .route("/password", protected(post(change_password), state))
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::per_client))
+}
 
 const SERVER_TIMING: HeaderName = HeaderName::from_static(tokenflow::web::SERVER_TIMING);
 
@@ -56,17 +71,17 @@ pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshReque
     Ok(token_response(StatusCode::OK, tokens, &rotation_timing(started.elapsed())))
 }
 
-pub async fn logout(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(State(state): State<AppState>, Caller(who): Caller) -> Result<StatusCode, ApiError> {
     state.auth.logout(&who).await?;
-    Ok(with_token_timing(&who, StatusCode::NO_CONTENT))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
-    Authenticated(who): Authenticated,
+    Caller(who): Caller,
     Json(req): Json<PasswordChangeRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<StatusCode, ApiError> {
     state.auth.change_password(&who, req, admitted).await?;
-    Ok(with_token_timing(&who, StatusCode::NO_CONTENT))
+    Ok(StatusCode::NO_CONTENT)
 }

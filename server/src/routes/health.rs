@@ -1,12 +1,19 @@
 //! Liveness and readiness for load balancers.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::json;
 
 use crate::error::error_response;
 use crate::state::AppState;
+
+/// `/healthz` and `/readyz`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
 
 pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()

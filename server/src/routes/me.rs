@@ -1,9 +1,17 @@
 //! Steps 6-8: a bearer token in, the caller's identity out.
 
-use axum::response::Response;
+use axum::Router;
+use axum::routing::get;
+use tokenflow::dto::User;
 
-use crate::extract::{Authenticated, Json, with_token_timing};
+use crate::extract::{Caller, Json, protected};
+use crate::state::AppState;
 
-pub async fn me(Authenticated(who): Authenticated) -> Response {
-    with_token_timing(&who, Json(who.user.as_ref().clone()))
+/// `/api/me`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new().route("/me", protected(get(me), state))
+}
+
+pub async fn me(Caller(who): Caller) -> Json<User> {
+    Json(who.user.as_ref().clone())
 }

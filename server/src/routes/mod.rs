@@ -9,28 +9,18 @@ pub mod sessions;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
 
 use crate::error::error_response;
-use crate::middleware::rate_limit;
 use crate::state::AppState;
 
-/// Everything under `/api`.
+/// Everything under `/api`: each module's router, merged here. Protected routes pass the one
+/// auth layer (`extract::protected`).
 pub fn api(state: &AppState) -> Router<AppState> {
-    let auth = Router::new()
-        .route("/signup", post(auth::signup))
-        .route("/login", post(auth::login))
-        .route("/refresh", post(auth::refresh))
-        .route("/logout", post(auth::logout))
-        .route("/password", post(auth::change_password))
-        .route_layer(from_fn_with_state(state.clone(), rate_limit::per_client));
     Router::new()
-        .nest("/auth", auth)
-        .route("/me", get(me::me))
-        .route("/sessions", get(sessions::list))
-        .route("/sessions/{id}", delete(sessions::revoke))
-        .route("/admin/users", get(admin::users))
+        .nest("/auth", auth::router(state))
+        .merge(me::router(state))
+        .merge(sessions::router(state))
+        .merge(admin::router(state))
         .fallback(|| async {
             error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
         })

@@ -1,25 +1,31 @@
 //! The caller's sessions: list them, revoke one.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{delete, get};
 use tokenflow::dto::SessionList;
 
 use crate::error::ApiError;
-use axum::response::Response;
-
-use crate::extract::{Authenticated, Json, with_token_timing};
+use crate::extract::{Caller, Json, protected};
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
-    let sessions: SessionList = state.auth.sessions(&who).await?;
-    Ok(with_token_timing(&who, Json(sessions)))
+/// `/api/sessions`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/sessions", protected(get(list), state))
+        .route("/sessions/{id}", protected(delete(revoke), state))
+}
+
+pub async fn list(State(state): State<AppState>, Caller(who): Caller) -> Result<Json<SessionList>, ApiError> {
+    Ok(Json(state.auth.sessions(&who).await?))
 }
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Caller(who): Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<StatusCode, ApiError> {
     state.auth.revoke_session(&who, &id).await?;
-    Ok(with_token_timing(&who, StatusCode::NO_CONTENT))
+    Ok(StatusCode::NO_CONTENT)
 }
