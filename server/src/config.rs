@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ipnet::IpNet;
 use tokenflow::AuthSettings;
 use tokenflow::seal::SealKey;
@@ -65,88 +65,175 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The core's defaults: the one source of every auth default below.
+fn d() -> AuthSettings {
+    AuthSettings::default()
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting, declared once: its flag, its environment variable, its default, its range
+/// and the line `tokenflow --help` shows.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub site_addr: SocketAddr,
+    /// Where the built bundle, CSS and assets are.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+    /// The bundle's folder under the site root.
+    #[arg(long, env = "LEPTOS_SITE_PKG_DIR", default_value = "pkg")]
+    pub site_pkg_dir: String,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; migrations run at start.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/tokenflow.db?mode=rwc", hide_env_values = true)]
+    pub database_url: String,
+    /// `iss` of issued tokens, required of presented ones [default: http://<site addr>].
+    #[arg(long, env = "AUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens, required of presented ones.
+    #[arg(long, env = "AUTH_AUDIENCE", default_value_t = d().audience)]
+    pub audience: String,
+    /// Access token lifetime, in seconds.
+    #[arg(long, env = "AUTH_ACCESS_TTL_SECS", default_value_t = d().access_ttl_secs,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub access_ttl_secs: u64,
+    /// Refresh token (and idle session) lifetime, in seconds.
+    #[arg(long, env = "AUTH_REFRESH_TTL_SECS", default_value_t = d().refresh_ttl_secs,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub refresh_ttl_secs: u64,
+    /// A session's absolute life from sign-in, in seconds; no refresh extends it.
+    #[arg(long, env = "AUTH_SESSION_MAX_SECS", default_value_t = d().session_max_secs,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub session_max_secs: u64,
+    /// Seconds within which a spent refresh token, retried while its successor is unused,
+    /// gets the same successor again; 0 disables.
+    #[arg(long, env = "AUTH_REFRESH_GRACE_SECS", default_value_t = d().refresh_grace_secs,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub refresh_grace_secs: u64,
+    /// Live sessions per account; a sign-in beyond it revokes the oldest.
+    #[arg(long, env = "AUTH_MAX_SESSIONS_PER_USER", default_value_t = d().max_sessions_per_user,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_user: u32,
+    /// Password changes per account per hour (each costs two hashes).
+    #[arg(long, env = "AUTH_PASSWORD_CHANGES_PER_HOUR", default_value_t = d().password_changes_per_hour)]
+    pub password_changes_per_hour: u32,
+    /// Clock leeway for `exp`, `nbf`, `iat`, in seconds.
+    #[arg(long, env = "AUTH_LEEWAY_SECS", default_value_t = d().leeway_secs,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub leeway_secs: u64,
+    /// Comma-separated emails that become admin once their mailbox is proven (a coming
+    /// feature); until then only `tokenflow users promote` makes an admin.
+    #[arg(long, env = "AUTH_ADMIN_EMAILS", value_delimiter = ',', value_parser = parse_email)]
+    pub admin_emails: Vec<String>,
+    /// Failed logins per email within the window before every login for it gets 429; 0 disables.
+    #[arg(long, env = "AUTH_LOGIN_MAX_FAILURES", default_value_t = d().login_max_failures)]
+    pub login_max_failures: u32,
+    /// The window of the per-email login limit, in seconds.
+    #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = d().login_window_secs)]
+    pub login_window_secs: u64,
+    /// `POST /api/auth/*` (and server functions that hash) per client IP per minute; 0 disables.
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MIN", default_value_t = d().rate_limit_per_min)]
+    pub rate_limit_per_min: u32,
+    /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// A PKCS#8 PEM Ed25519 private key to sign with instead of the database's keys.
+    #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// A file of 32 random bytes in base64 that encrypts private signing keys at rest.
+    #[arg(long, env = "AUTH_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_file: Option<PathBuf>,
+    /// Seconds within which a request head must arrive.
+    #[arg(long, env = "HTTP_HEAD_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub head_timeout_secs: u64,
+    /// Seconds without traffic after which a connection is closed.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Log lines as text or JSON (`RUST_LOG` filters them).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn parse_email(raw: &str) -> Result<String, String> {
+    tokenflow::password::normalize_email(raw).map_err(|e| e.to_string())
+}
+
+fn parse_net(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| "not an IP address or CIDR range".to_string())
+}
+
 impl Config {
-    /// Read from the process environment.
+    /// Read from the command line and the process environment (see [`Settings`]).
     ///
     /// # Errors
-    /// The first variable that does not parse or makes no sense.
-    pub fn from_env() -> anyhow::Result<Config> {
-        Config::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    /// The first setting that does not parse or makes no sense.
+    pub fn from_settings(s: Settings) -> anyhow::Result<Config> {
+        let auth = AuthSettings {
+            issuer: s.issuer.unwrap_or_else(|| format!("http://{}", s.site_addr)),
+            audience: s.audience,
+            access_ttl_secs: s.access_ttl_secs,
+            refresh_ttl_secs: s.refresh_ttl_secs,
+            leeway_secs: s.leeway_secs,
+            session_max_secs: s.session_max_secs,
+            refresh_grace_secs: s.refresh_grace_secs,
+            max_sessions_per_user: s.max_sessions_per_user,
+            password_changes_per_hour: s.password_changes_per_hour,
+            admin_emails: s.admin_emails,
+            login_max_failures: s.login_max_failures,
+            login_window_secs: s.login_window_secs,
+            rate_limit_per_min: s.rate_limit_per_min,
+            ..AuthSettings::default()
+        };
+        auth.validate()?;
+        tokenflow::store::Backend::from_url(&s.database_url)?;
+        Ok(Config {
+            site_addr: s.site_addr,
+            site_root: s.site_root,
+            site_pkg_dir: s.site_pkg_dir,
+            database_url: s.database_url,
+            auth,
+            trusted_proxies: s.trusted_proxies,
+            signing_key_file: s.signing_key_file,
+            key_encryption_file: s.key_encryption_file,
+            connections: ConnectionLimits {
+                head_timeout: Duration::from_secs(s.head_timeout_secs),
+                idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+                max_connections: usize::try_from(s.max_connections).unwrap_or(usize::MAX),
+            },
+            log_json: s.log_format == LogFormat::Json,
+        })
     }
 
-    /// Read through `get`, so tests can configure a server without touching the environment.
+    /// Read through `get` (variable name → value) alone, ignoring the process environment, so
+    /// tests configure a server without touching it. The same declarations, the same checks.
     ///
     /// # Errors
     /// The first variable that does not parse or makes no sense.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            get(name).map_or(Ok(default), |v| {
-                v.trim().parse().with_context(|| format!("{name} must be a whole number, got {v:?}"))
-            })
-        };
-        let site_addr: SocketAddr = get("LEPTOS_SITE_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:3000".into())
-            .parse()
-            .context("LEPTOS_SITE_ADDR must be host:port")?;
-        let defaults = AuthSettings::default();
-        let auth = AuthSettings {
-            issuer: get("AUTH_ISSUER").unwrap_or_else(|| format!("http://{site_addr}")),
-            audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "tokenflow".into()),
-            access_ttl_secs: number("AUTH_ACCESS_TTL_SECS", 900)?,
-            refresh_ttl_secs: number("AUTH_REFRESH_TTL_SECS", 1_209_600)?,
-            leeway_secs: number("AUTH_LEEWAY_SECS", 30)?,
-            session_max_secs: number("AUTH_SESSION_MAX_SECS", 2_592_000)?,
-            refresh_grace_secs: number("AUTH_REFRESH_GRACE_SECS", 10)?,
-            max_sessions_per_user: u32::try_from(number("AUTH_MAX_SESSIONS_PER_USER", 50)?)
-                .context("AUTH_MAX_SESSIONS_PER_USER too large")?,
-            admin_emails: get("AUTH_ADMIN_EMAILS")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(|e| {
-                    tokenflow::password::normalize_email(e)
-                        .map_err(|_| anyhow::anyhow!("AUTH_ADMIN_EMAILS: {e:?} is not an email"))
-                })
-                .collect::<anyhow::Result<_>>()?,
-            login_max_failures: u32::try_from(number("AUTH_LOGIN_MAX_FAILURES", 5)?)
-                .context("AUTH_LOGIN_MAX_FAILURES too large")?,
-            login_window_secs: number("AUTH_LOGIN_WINDOW_SECS", 900)?,
-            rate_limit_per_min: u32::try_from(number("AUTH_RATE_LIMIT_PER_MIN", 60)?)
-                .context("AUTH_RATE_LIMIT_PER_MIN too large")?,
-            ..defaults
-        };
-        auth.validate()?;
-        let trusted_proxies = get("AUTH_TRUSTED_PROXIES")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.parse::<IpNet>()
-                    .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .with_context(|| format!("AUTH_TRUSTED_PROXIES: {p:?} is not an IP address or CIDR range"))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/tokenflow.db?mode=rwc".into());
-        tokenflow::store::Backend::from_url(&database_url)?;
-        let log_json = match get("LOG_FORMAT").as_deref() {
-            None | Some("text") => false,
-            Some("json") => true,
-            Some(other) => bail!("LOG_FORMAT must be json or text, got {other:?}"),
-        };
-        Ok(Config {
-            site_addr,
-            site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
-            site_pkg_dir: get("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into()),
-            database_url,
-            auth,
-            trusted_proxies,
-            signing_key_file: get("AUTH_SIGNING_KEY_FILE").map(PathBuf::from),
-            key_encryption_file: get("AUTH_KEY_ENCRYPTION_KEY_FILE").map(PathBuf::from),
-            connections: ConnectionLimits::default(),
-            log_json,
-        })
+        use clap::{Args, FromArgMatches};
+        let mut args = vec!["tokenflow".to_string()];
+        let command = Settings::augment_args(clap::Command::new("tokenflow"));
+        for arg in command.get_arguments() {
+            let (Some(name), Some(long)) = (arg.get_env(), arg.get_long()) else { continue };
+            if let Some(value) = name.to_str().and_then(&get).filter(|v| !v.trim().is_empty()) {
+                args.push(format!("--{long}={value}"));
+            }
+        }
+        let command = command.mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(args).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Config::from_settings(Settings::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?)
     }
 
     /// The key-encryption key from `AUTH_KEY_ENCRYPTION_KEY_FILE`, if set, into the settings.
@@ -254,6 +341,18 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(loose_permissions(&path), None);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn every_setting_has_its_variable_a_help_line_and_a_line_in_the_env_example() {
+        use clap::Args;
+        let example = include_str!("../../.env.example");
+        for arg in Settings::augment_args(clap::Command::new("t")).get_arguments() {
+            let name = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default().to_string();
+            assert!(!name.is_empty(), "--{:?} has no environment variable", arg.get_long());
+            assert!(arg.get_help().is_some(), "{name} has no help line");
+            assert!(example.lines().any(|l| l.starts_with(&format!("{name}="))), "{name} missing from .env.example");
+        }
     }
 
     #[test]

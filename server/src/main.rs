@@ -6,17 +6,20 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use server::config::Settings;
 use server::{Config, build_state, serve, shutdown_signal};
 use tokenflow::dto::Role;
 
-/// Tokenflow: JWT authentication, end to end. Configuration comes from environment variables
-/// (DATABASE_URL, AUTH_*, ...); see README.md.
+/// Tokenflow: JWT authentication, end to end. Every setting is a flag or its environment
+/// variable (shown in brackets); see README.md and .env.example.
 #[derive(Parser)]
 #[command(name = "tokenflow", version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(Subcommand)]
@@ -55,8 +58,8 @@ enum UsersCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let Ok(mut config) = load_config() else { return ExitCode::from(2) };
+    let cli = parse_cli();
+    let Ok(mut config) = load_config(cli.settings) else { return ExitCode::from(2) };
     if let Err(e) = config.load_key_encryption() {
         eprintln!("tokenflow: refusing to start: {e:#}");
         return ExitCode::from(2);
@@ -75,9 +78,19 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The command line, with the environment behind it. An empty variable (`AUTH_ADMIN_EMAILS=`
+/// copied from .env.example) means "not set", as it does in a shell's `${VAR:-default}`.
+fn parse_cli() -> Cli {
+    let command = Cli::command().mut_args(|arg| {
+        let empty = arg.get_env().and_then(std::env::var_os).is_some_and(|v| v.to_string_lossy().trim().is_empty());
+        if empty { arg.env(None::<&str>) } else { arg }
+    });
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 /// The configuration, with logging set up; or the reason it makes no sense.
-fn load_config() -> Result<Config, ()> {
-    match Config::from_env() {
+fn load_config(settings: Settings) -> Result<Config, ()> {
+    match Config::from_settings(settings) {
         Ok(config) => {
             server::middleware::telemetry::init(config.log_json);
             Ok(config)
