@@ -59,6 +59,46 @@ lint() {
     (cd end2end && npx tsc --noEmit -p .)
 }
 
+SCHEMATHESIS_VERSION=4.32.5
+TOOLS_VENV="$ROOT/target/tools-venv"
+
+ensure_schemathesis() {
+    if [ "$("$TOOLS_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+        say "installing schemathesis $SCHEMATHESIS_VERSION (PyPI, into target/tools-venv)"
+        python3 -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+}
+
+# The OpenAPI document against the running server (debug build, fresh SQLite): every documented
+# operation, status, header and schema. Operations that end the caller's session run apart,
+# last, so the others are exercised with a live token.
+check_contract() {
+    local port="${CONTRACT_PORT:-3150}" data pid token base
+    base="http://127.0.0.1:$port"
+    data="$(mktemp -d)"
+    LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site DATABASE_URL="sqlite://$data/contract.db?mode=rwc" \
+        AUTH_RATE_LIMIT_PER_MIN=0 AUTH_LOGIN_MAX_FAILURES=0 RUST_LOG=error target/debug/tokenflow &
+    pid=$!
+    for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+    # An admin's token, so that admin operations answer 200 and their bodies are checked too.
+    curl -sf -o /dev/null -X POST "$base/api/auth/signup" -H 'content-type: application/json' \
+        -d '{"email":"contract@example.com","password":"contract password"}'
+    DATABASE_URL="sqlite://$data/contract.db?mode=rwc" RUST_LOG=error target/debug/tokenflow users promote contract@example.com >/dev/null
+    token="$(curl -sf -X POST "$base/api/auth/login" -H 'content-type: application/json' \
+        -d '{"email":"contract@example.com","password":"contract password"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')"
+    local st=("$TOOLS_VENV/bin/st" run public/openapi.yaml --url "$base" -H "Authorization: Bearer $token"
+        --checks all --exclude-checks positive_data_acceptance --workers 2 --no-color)
+    local status=0
+    "${st[@]}" --max-time "${CONTRACT_SECONDS:-40}" --exclude-path /api/auth/logout --exclude-path '/api/sessions/{id}' || status=$?
+    for last in '/api/sessions/{id}' /api/auth/logout; do
+        [ "$status" = 0 ] && { "${st[@]}" --max-time 10 --include-path "$last" || status=$?; }
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$data"
+    return "$status"
+}
+
 ensure_node_modules() {
     if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
         say "installing end-to-end test packages (npm)"

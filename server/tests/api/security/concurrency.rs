@@ -28,11 +28,13 @@ async fn a_parallel_burst_of_wrong_passwords_checks_at_most_the_limit(backend: B
     let statuses = join_all(guesses).await;
     let mut checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
-    assert!((1..=5).contains(&checked), "at most 5 passwords checked, got {checked}: {statuses:?}");
+    // Insert-then-count is strict, not fair: if every attempt writes before any counts, all are
+    // refused (none checked), which is still within the limit.
+    assert!(checked <= 5, "at most 5 passwords checked, got {checked}: {statuses:?}");
     assert_eq!(checked + refused, 40, "{statuses:?}");
     let pool = db.pool().await;
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM login_failures").await, checked as i64, "refused ones left no row");
-    // Attempts in flight crowd each other out, so the burst may have checked fewer than 5;
+    // Attempts in flight crowd each other out, so the burst may have checked fewer than 5 (even 0);
     // one at a time, the rest of the budget goes, and not one guess more.
     loop {
         let status = app.login("target@example.com", "one more guess").await.status();
