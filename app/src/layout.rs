@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 
+use crate::browser;
 use crate::session::{SessionState, use_session, with_auth};
 
 #[component]
@@ -15,7 +16,7 @@ pub fn Header() -> impl IntoView {
         logging_out.set(true);
         leptos::task::spawn_local(async move {
             // Revoke on the server; whatever it says, this browser forgets the session.
-            let _ = with_auth(session, crate::api::logout).await;
+            let _ = with_auth(session, crate::server_fns::logout).await;
             session.sign_out_locally();
             logging_out.set(false);
             navigate("/login", Default::default());
@@ -102,7 +103,7 @@ pub fn encode_component(s: &str) -> String {
 /// checked. Anything else, `/dashboard`.
 pub fn safe_next(next: Option<&str>, origin: &str) -> String {
     const FALLBACK: &str = "/dashboard";
-    let Some(target) = next.and_then(|next| resolve(next, origin)) else { return FALLBACK.into() };
+    let Some(target) = next.and_then(|next| browser::resolve_url(next, origin)) else { return FALLBACK.into() };
     // A path that is, or decodes to, `//host` would leave the origin once a router or a
     // server takes it as a URL of its own.
     let decoded = percent_encoding::percent_decode_str(&target.path).decode_utf8_lossy();
@@ -113,37 +114,9 @@ pub fn safe_next(next: Option<&str>, origin: &str) -> String {
     format!("{}{}{}", target.path, target.search, target.hash)
 }
 
-/// A URL as parsed: origin, path, `?query` and `#fragment` (each empty when absent).
-struct Resolved {
-    origin: String,
-    path: String,
-    search: String,
-    hash: String,
-}
-
-/// `next` resolved against `base` by the browser's own URL parser (no parser in the bundle).
-#[cfg(feature = "hydrate")]
-fn resolve(next: &str, base: &str) -> Option<Resolved> {
-    let url = web_sys::Url::new_with_base(next, base).ok()?;
-    Some(Resolved { origin: url.origin(), path: url.pathname(), search: url.search(), hash: url.hash() })
-}
-
-/// The same WHATWG parsing, by the `url` crate, where there is no browser (tests, SSR).
-#[cfg(not(feature = "hydrate"))]
-fn resolve(next: &str, base: &str) -> Option<Resolved> {
-    let url = url::Url::parse(base).ok()?.join(next).ok()?;
-    let prefixed = |prefix: char, part: Option<&str>| part.map(|p| format!("{prefix}{p}")).unwrap_or_default();
-    Some(Resolved {
-        origin: url.origin().ascii_serialization(),
-        path: url.path().to_string(),
-        search: prefixed('?', url.query().filter(|q| !q.is_empty())),
-        hash: prefixed('#', url.fragment().filter(|f| !f.is_empty())),
-    })
-}
-
 /// The serialised origin of `base`, parsed the same way.
 fn origin_of(base: &str) -> String {
-    resolve("/", base).map(|r| r.origin).unwrap_or_default()
+    browser::resolve_url("/", base).map(|r| r.origin).unwrap_or_default()
 }
 
 #[cfg(test)]

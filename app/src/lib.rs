@@ -1,12 +1,26 @@
 //! Tokenflow's pages. Server-rendered (feature `ssr`) and hydrated in the browser
-//! (feature `hydrate`). Pages reach the core only through server functions ([`api`]), which
-//! carry the session's token as `Authorization: Bearer` ([`session`]).
+//! (feature `hydrate`). Dependencies point one way, from the bottom up:
+//!
+//! - [`error`]: the wire error, with the typed error code (a leaf);
+//! - [`browser`]: the one place that touches browser APIs (gated once);
+//! - [`events`]: what happens, as typed events, for whoever subscribes;
+//! - [`transport`]: the server-function clients that add `Authorization: Bearer` and emit
+//!   "request sent / answer received";
+//! - [`server_fns`]: the server functions, thin adapters over the core;
+//! - [`session`]: the session store and silent refresh, emitting sign-in, refresh, sign-out;
+//! - `layout` and [`pages`]: what a person sees;
+//! - [`flow`]: everything that exists to show the flow, a subscriber of the events; nothing
+//!   imports it but this file.
 
-pub mod api;
+pub mod browser;
+pub mod error;
+pub mod events;
 pub mod flow;
 mod layout;
 pub mod pages;
+pub mod server_fns;
 pub mod session;
+pub mod transport;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -59,7 +73,9 @@ fn content_security_policy() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     session::provide_session();
-    mark_hydrated();
+    flow::listen();
+    // Effects run in the browser only, after hydration.
+    Effect::new(|_| browser::mark_hydrated());
     view! {
         <Stylesheet id="leptos" href="/pkg/tokenflow.css" />
         <Title formatter=|page: String| {
@@ -75,24 +91,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("dashboard") view=pages::Dashboard />
                     <Route path=StaticSegment("account") view=pages::Account />
                     <Route path=StaticSegment("admin") view=pages::Admin />
-                    <Route path=StaticSegment("flow") view=pages::Flow />
+                    <Route path=StaticSegment("flow") view=flow::Flow />
                 </Routes>
             </main>
         </Router>
     }
-}
-
-/// Tells tests (and the curious) that the page is interactive: effects run only in the
-/// browser, after hydration.
-fn mark_hydrated() {
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-            // Milliseconds since navigation start: the time to interactive that scripts/bench reports.
-            if let Some(performance) = window().performance() {
-                let _ = body.set_attribute("data-hydrated-ms", &format!("{:.0}", performance.now()));
-            }
-        }
-    });
 }

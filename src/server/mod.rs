@@ -16,6 +16,7 @@ pub mod token;
 pub mod web;
 
 pub use error::{AuthError, InvalidSetting, KeyError, StartError};
-pub use service::{Admitted, AuthService, Identity, Timed, TokenCheck, rotate_keys, set_role};
+pub use service::{Admitted, AuthService, Identity, Timed, rotate_keys, set_role};
 pub use settings::AuthSettings;
+pub use token::TokenCheck;
 pub use web::{ClientAddr, bearer_token, request_bearer};

@@ -153,7 +153,7 @@ pub fn rotation_timing(took: std::time::Duration) -> String {
 
 /// The `Server-Timing` value for a token check: how long, and whether the signature was
 /// verified or the verified-token cache answered.
-pub fn token_timing(check: &crate::TokenCheck) -> String {
+pub fn token_timing(check: &crate::token::TokenCheck) -> String {
     let how = if check.cached { "verified-token cache hit" } else { "Ed25519 signature verified" };
     format!(r#"jwt;dur={:.3};desc="{how}""#, check.took.as_secs_f64() * 1000.0)
 }

@@ -3,8 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{self, ApiFailure};
+use crate::error::ApiFailure;
 use crate::layout::Protected;
+use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
 #[component]
@@ -22,11 +23,11 @@ pub fn Account() -> impl IntoView {
 #[component]
 fn Sessions() -> impl IntoView {
     let session = use_session();
-    let sessions = LocalResource::new(move || with_auth(session, api::list_sessions));
+    let sessions = LocalResource::new(move || with_auth(session, server_fns::list_sessions));
     let notice = RwSignal::new(None::<String>);
     let revoke = move |id: String| {
         leptos::task::spawn_local(async move {
-            match with_auth(session, || api::revoke_session(id.clone())).await {
+            match with_auth(session, || server_fns::revoke_session(id.clone())).await {
                 Ok(()) => notice.set(Some("That session is logged out.".into())),
                 Err(e) => notice.set(Some(e.explain())),
             }
@@ -35,7 +36,7 @@ fn Sessions() -> impl IntoView {
     };
     let revoke_others = move |_| {
         leptos::task::spawn_local(async move {
-            match with_auth(session, api::revoke_other_sessions).await {
+            match with_auth(session, server_fns::revoke_other_sessions).await {
                 Ok(n) => notice.set(Some(format!("Logged out {n} other session(s)."))),
                 Err(e) => notice.set(Some(e.explain())),
             }
@@ -133,7 +134,7 @@ fn ChangePassword() -> impl IntoView {
         pending.set(true);
         let (c, n) = (current.get_untracked(), new.get_untracked());
         leptos::task::spawn_local(async move {
-            let result = with_auth(session, || api::change_password(c.clone(), n.clone())).await;
+            let result = with_auth(session, || server_fns::change_password(c.clone(), n.clone())).await;
             if result.is_ok() {
                 current.set(String::new());
                 new.set(String::new());

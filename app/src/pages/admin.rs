@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api;
 use crate::layout::Protected;
+use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
 #[component]
@@ -21,7 +21,7 @@ pub fn Admin() -> impl IntoView {
 #[component]
 fn UserList() -> impl IntoView {
     let session = use_session();
-    let users = LocalResource::new(move || with_auth(session, api::admin_users));
+    let users = LocalResource::new(move || with_auth(session, server_fns::admin_users));
     move || match users.get() {
         None => view! {
             <p class="placeholder" aria-busy="true">

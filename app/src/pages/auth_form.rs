@@ -5,8 +5,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use tokenflow::dto::ErrorCode;
 
-use crate::api::{self, ApiFailure};
+use crate::browser;
+use crate::error::ApiFailure;
+use crate::events::{Event, emit};
 use crate::layout::safe_next;
+use crate::server_fns;
 use crate::session::use_session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,11 +59,11 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
         let (e, p, n) = (email.get_untracked(), password.get_untracked(), name.get_untracked());
         let next = safe_next(query.get_untracked().get("next").as_deref(), &page_origin());
         let navigate = navigate.clone();
-        record_credentials(purpose, &e, &p);
+        credentials_sent(purpose, &e, &p);
         leptos::task::spawn_local(async move {
             let result = match purpose {
-                Purpose::Signup => api::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
-                Purpose::Login => api::login(e, p).await,
+                Purpose::Signup => server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
+                Purpose::Login => server_fns::login(e, p).await,
             };
             pending.set(false);
             match result {
@@ -141,30 +144,14 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
     }
 }
 
-/// Step 1 of the flow: what goes over the wire (the password masked here only).
-fn record_credentials(purpose: Purpose, email: &str, password: &str) {
-    use crate::flow::{Outcome, Step, record};
-    let endpoint = if purpose == Purpose::Signup { "/fn/signup" } else { "/fn/login" };
-    record(
-        Step::CredentialsSent,
-        Outcome::Done,
-        vec![
-            ("Request", format!("POST {endpoint} (form-encoded, same origin)")),
-            ("email", email.to_string()),
-            (
-                "password",
-                format!("{} ({} characters; masked here, sent in full)", "•".repeat(8), password.chars().count()),
-            ),
-        ],
-    );
+/// Step 1 of the flow: what goes over the wire (the password by its length only).
+fn credentials_sent(purpose: Purpose, email: &str, password: &str) {
+    let path = if purpose == Purpose::Signup { "/fn/signup" } else { "/fn/login" };
+    emit(Event::CredentialsSent { path, email: email.to_string(), password_chars: password.chars().count() });
 }
 
-/// This page's origin (`https://host:port`), what `next` is checked against.
+/// This page's origin (`https://host:port`), what `next` is checked against. Forms submit in
+/// the browser only, so the fallback is never used for a redirect.
 fn page_origin() -> String {
-    #[cfg(feature = "hydrate")]
-    if let Ok(origin) = window().location().origin() {
-        return origin;
-    }
-    // Never used on the server: forms submit in the browser only.
-    "http://localhost".to_string()
+    browser::origin().unwrap_or_else(|| "http://localhost".to_string())
 }

@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api;
 use crate::layout::Protected;
+use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
 #[component]
@@ -21,7 +21,7 @@ pub fn Dashboard() -> impl IntoView {
 #[component]
 fn WhoAmI() -> impl IntoView {
     let session = use_session();
-    let me = LocalResource::new(move || with_auth(session, api::whoami));
+    let me = LocalResource::new(move || with_auth(session, server_fns::whoami));
     move || match me.get() {
         None => view! {
             <p class="placeholder" aria-busy="true">

@@ -4,14 +4,13 @@ mod account;
 mod admin;
 mod auth_form;
 mod dashboard;
-mod flow;
 mod home;
 
 pub use account::Account;
 pub use admin::Admin;
+pub(crate) use auth_form::{AuthForm, Purpose};
 pub use auth_form::{Login, Signup};
 pub use dashboard::Dashboard;
-pub use flow::Flow;
 pub use home::Home;
 
 use leptos::prelude::*;

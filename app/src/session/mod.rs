@@ -1,4 +1,5 @@
-//! The browser's side of the session.
+//! The browser's side of the session, a store that emits what happens to it (signed in,
+//! refreshed, signed out) as [`Event`]s.
 //!
 //! The session (access token, refresh token, expiry, user) is stored with gloo-storage in
 //! `localStorage` under [`STORAGE_KEY`], and read only on the client, in effects, never while
@@ -7,54 +8,16 @@
 //! before expiry, and refreshes at most once at a time across tabs (Web Locks), so two tabs
 //! never spend the same refresh token.
 
-mod client;
 mod refresh;
-mod storage;
 
-pub use client::{BearerClient, PublicClient, TamperClient, hand_token};
 pub use refresh::with_auth;
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 use tokenflow::dto::{TokenResponse, User};
 
-/// The one `localStorage` key Tokenflow uses.
-pub const STORAGE_KEY: &str = "tokenflow.session";
-
-/// What the browser keeps between page loads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredSession {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// When the access token expires, Unix seconds by this browser's clock.
-    pub expires_at: i64,
-    /// Its lifetime, to pick when to refresh.
-    pub expires_in: u64,
-    pub user: User,
-}
-
-impl StoredSession {
-    pub fn from_response(tokens: TokenResponse, now: i64) -> StoredSession {
-        StoredSession {
-            expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(0),
-            expires_in: tokens.expires_in,
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
-            user: tokens.user,
-        }
-    }
-
-    /// How many seconds before expiry to refresh: a minute, or a quarter of the lifetime for
-    /// short ones.
-    pub fn refresh_lead(&self) -> u64 {
-        (self.expires_in / 4).clamp(1, 60)
-    }
-
-    /// When to refresh.
-    pub fn refresh_at(&self) -> i64 {
-        self.expires_at - i64::try_from(self.refresh_lead()).unwrap_or(1)
-    }
-}
+use crate::browser;
+pub use crate::browser::{STORAGE_KEY, StoredSession, now};
+use crate::events::{Event, emit};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionState {
@@ -88,79 +51,39 @@ impl Session {
         })
     }
 
-    /// Keep a new token response: storage first (other tabs see it), then the signal.
+    /// Keep a new token response from a sign-in: storage first (other tabs see it), then the
+    /// signal.
     pub fn sign_in(&self, tokens: TokenResponse) {
+        let session = self.store(tokens);
+        emit(Event::SignedIn(session));
+    }
+
+    /// Keep the token response of a refresh.
+    fn refreshed(&self, tokens: TokenResponse) {
+        let session = self.store(tokens);
+        emit(Event::Refreshed(session));
+    }
+
+    fn store(&self, tokens: TokenResponse) -> StoredSession {
         let session = StoredSession::from_response(tokens, now());
-        record_issue(&session);
-        storage::save(&session);
-        self.state.set(SessionState::SignedIn(session));
+        browser::save_session(&session);
+        self.state.set(SessionState::SignedIn(session.clone()));
+        session
     }
 
     /// Forget the session here and, through the `storage` event, in every other tab.
     pub fn sign_out_locally(&self) {
-        storage::clear();
+        browser::clear_session();
         self.state.set(SessionState::SignedOut);
+        emit(Event::SignedOut);
     }
 
     /// Adopt what is in storage (another tab may have refreshed or logged out).
     fn reload(&self) {
-        self.state.set(match storage::load() {
+        self.state.set(match browser::load_session() {
             Some(s) => SessionState::SignedIn(s),
             None => SessionState::SignedOut,
         });
-    }
-}
-
-/// Steps 3 to 5 of the flow, with the values just received.
-fn record_issue(session: &StoredSession) {
-    use crate::flow::{Outcome, Step, preview, record};
-    let (header, claims) = match tokenflow::inspect::decode(&session.access_token) {
-        Ok(d) => (d.header.to_string(), serde_json::to_string_pretty(&d.claims).unwrap_or_default()),
-        Err(e) => (e.to_string(), String::new()),
-    };
-    record(
-        Step::TokenGenerated,
-        Outcome::Done,
-        vec![
-            ("Header", header),
-            ("Claims", claims),
-            ("Signed with", "the server's Ed25519 private key (EdDSA)".into()),
-        ],
-    );
-    record(
-        Step::Returned,
-        Outcome::Done,
-        vec![
-            ("access_token", preview(&session.access_token, 24)),
-            ("token_type", "Bearer".into()),
-            ("expires_in", format!("{} s", session.expires_in)),
-            (
-                "refresh_token",
-                format!("opaque, {} characters: {}", session.refresh_token.len(), preview(&session.refresh_token, 6)),
-            ),
-        ],
-    );
-    record(
-        Step::Stored,
-        Outcome::Done,
-        vec![
-            ("Where", format!("localStorage[\"{STORAGE_KEY}\"], written with gloo-storage")),
-            ("What", "access_token, refresh_token, expires_at, expires_in, user".into()),
-            ("Read", "only in the browser, after hydration; every tab follows it through storage events".into()),
-        ],
-    );
-    record(Step::ExpiryAndRefresh, Outcome::Done, vec![]);
-}
-
-/// Seconds since the Unix epoch by this browser's clock (0 on the server, which never asks).
-pub fn now() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        (js_sys::Date::now() / 1000.0) as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        0
     }
 }
 
@@ -171,16 +94,8 @@ pub fn provide_session() -> Session {
     provide_context(session);
     // Effects run only in the browser, after hydration.
     Effect::new(move |_| session.reload());
-    #[cfg(feature = "hydrate")]
-    {
-        let listener = window_event_listener(leptos::ev::storage, move |event| {
-            if event.key().as_deref() == Some(STORAGE_KEY) || event.key().is_none() {
-                session.reload();
-            }
-        });
-        on_cleanup(move || listener.remove());
-        refresh::schedule(session);
-    }
+    browser::on_session_change(move || session.reload());
+    refresh::schedule(session);
     session
 }
 

@@ -6,7 +6,10 @@
 use std::future::Future;
 
 use super::{Session, SessionState};
-use crate::api::ApiFailure;
+use crate::browser;
+use crate::error::ApiFailure;
+use crate::events::{Event, emit};
+use crate::server_fns;
 
 /// Run a protected call; on a 401 refresh once and retry. When the server refuses the refresh
 /// or the retry, sign out (protected pages then send the person to the login page).
@@ -23,10 +26,10 @@ where
         let _ = refresh_single_flight(session, current.refresh_token).await;
     }
     let first = call().await;
-    crate::flow::record_outcome(&first);
+    answered(&first);
     match first {
         Err(e) if e.is_unauthorized() => {
-            let Some(current) = super::storage::load() else {
+            let Some(current) = browser::load_session() else {
                 session.sign_out_locally();
                 return Err(e);
             };
@@ -36,7 +39,7 @@ where
                 return Err(e);
             }
             let retried = call().await;
-            crate::flow::record_outcome(&retried);
+            answered(&retried);
             if retried.as_ref().is_err_and(ApiFailure::is_unauthorized) {
                 session.sign_out_locally();
             }
@@ -46,10 +49,14 @@ where
     }
 }
 
+fn answered<T>(result: &Result<T, ApiFailure>) {
+    emit(Event::CallAnswered(result.as_ref().map(|_| ()).map_err(Clone::clone)));
+}
+
 /// Refresh unless another tab already has; `stale` is the refresh token this tab holds.
 async fn refresh_single_flight(session: Session, stale: String) -> Result<(), ApiFailure> {
-    let outcome = with_lock("tokenflow-refresh", async move {
-        match super::storage::load() {
+    let outcome = browser::with_lock("tokenflow-refresh", async move {
+        match browser::load_session() {
             None => {
                 session.sign_out_locally();
                 return Err(signed_out());
@@ -61,12 +68,9 @@ async fn refresh_single_flight(session: Session, stale: String) -> Result<(), Ap
             }
             Some(_) => {}
         }
-        match crate::api::refresh(stale).await {
+        match server_fns::refresh(stale).await {
             Ok(tokens) => {
-                session.sign_in(tokens);
-                if let SessionState::SignedIn(s) = session.current() {
-                    crate::flow::record_refresh(s.expires_at);
-                }
+                session.refreshed(tokens);
                 Ok(())
             }
             Err(e) => {
@@ -78,14 +82,7 @@ async fn refresh_single_flight(session: Session, stale: String) -> Result<(), Ap
         }
     })
     .await;
-    outcome.unwrap_or_else(|| {
-        Err(ApiFailure {
-            status: 0,
-            error: tokenflow::dto::ErrorCode::RequestFailed,
-            message: "could not take the refresh lock".into(),
-            retry_after: None,
-        })
-    })
+    outcome.unwrap_or_else(|| Err(ApiFailure::request_failed("could not take the refresh lock")))
 }
 
 fn signed_out() -> ApiFailure {
@@ -98,7 +95,6 @@ fn signed_out() -> ApiFailure {
 }
 
 /// Keep a timer that refreshes the current session shortly before it expires.
-#[cfg(feature = "hydrate")]
 pub fn schedule(session: Session) {
     use leptos::prelude::*;
     use std::time::Duration;
@@ -110,52 +106,10 @@ pub fn schedule(session: Session) {
         let SessionState::SignedIn(current) = session.state() else { return None };
         let wait = (current.refresh_at() - super::now()).max(0);
         let refresh_token = current.refresh_token.clone();
-        set_timeout_with_handle(
-            move || {
-                leptos::task::spawn_local(async move {
-                    let _ = refresh_single_flight(session, refresh_token).await;
-                });
-            },
-            Duration::from_secs(u64::try_from(wait).unwrap_or(0)),
-        )
-        .ok()
+        browser::after(Duration::from_secs(u64::try_from(wait).unwrap_or(0)), move || {
+            leptos::task::spawn_local(async move {
+                let _ = refresh_single_flight(session, refresh_token).await;
+            });
+        })
     });
-}
-
-/// Run `task` while holding the named Web Lock (shared by every tab of this origin); without
-/// the API (old browsers), just run it. `None` if the lock was refused and nothing ran.
-async fn with_lock<T: 'static>(name: &str, task: impl Future<Output = T> + 'static) -> Option<T> {
-    #[cfg(feature = "hydrate")]
-    {
-        use std::cell::RefCell;
-        use std::rc::Rc;
-        use wasm_bindgen::JsValue;
-        use wasm_bindgen::prelude::*;
-
-        #[wasm_bindgen(inline_js = "export function lock_request(name, task) {
-            if (globalThis.navigator && navigator.locks && navigator.locks.request) {
-                return navigator.locks.request(name, () => task());
-            }
-            return Promise.resolve().then(() => task());
-        }")]
-        extern "C" {
-            fn lock_request(name: &str, task: &JsValue) -> js_sys::Promise;
-        }
-
-        let slot: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
-        let out = Rc::clone(&slot);
-        let run = Closure::once_into_js(move || {
-            wasm_bindgen_futures::future_to_promise(async move {
-                *out.borrow_mut() = Some(task.await);
-                Ok(JsValue::UNDEFINED)
-            })
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(lock_request(name, &run)).await;
-        slot.borrow_mut().take()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = name;
-        Some(task.await)
-    }
 }

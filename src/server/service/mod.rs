@@ -31,7 +31,7 @@ use crate::settings::AuthSettings;
 use crate::store::{Db, sessions, users};
 use crate::throttle::RefusedBuckets;
 use crate::time::now;
-use crate::token::{self, Policy, TokenCache};
+use crate::token::{self, Policy, TokenCache, TokenCheck};
 use crate::web::ClientAddr;
 
 /// Unknown `kid`s trigger a key reload at most this often (a rotation on another instance).
@@ -45,15 +45,6 @@ pub struct Identity {
     /// The key that verified the token.
     pub kid: String,
     pub check: TokenCheck,
-}
-
-/// How the token was checked, for `Server-Timing` and the flow view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCheck {
-    /// `true` when the verified-token cache answered instead of an Ed25519 verify.
-    pub cached: bool,
-    /// Signature (or cache) plus claims plus session, all of it.
-    pub took: Duration,
 }
 
 /// Proof that a request was counted against its client's per-IP limit: every entry point

@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
+use super::forgeries::{Forgery, forgeries};
 use leptos::prelude::*;
-use tokenflow::inspect::{Forgery, forgeries};
 
 use super::JwksResource;
-use crate::api::{self, ApiFailure};
-use crate::flow::preview;
-use crate::session::{SessionState, hand_token, now, use_session};
+use super::record::preview;
+use crate::error::ApiFailure;
+use crate::server_fns;
+use crate::session::{SessionState, now, use_session};
+use crate::transport::hand_token;
 
 #[component]
 pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
@@ -35,7 +37,7 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
         leptos::task::spawn_local(async move {
             for forgery in list {
                 hand_token(forgery.token.clone());
-                let answer = api::probe().await.map(|me| format!("200 OK as {}", me.user.email));
+                let answer = server_fns::probe().await.map(|me| format!("200 OK as {}", me.user.email));
                 results.update(|r| {
                     r.insert(forgery.id, answer);
                 });

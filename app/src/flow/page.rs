@@ -1,21 +1,18 @@
 //! `/flow`: the ten steps filling in live from this person's own actions, the token inspector,
 //! the tamper lab, and what 401 and 403 mean.
 
-mod inspector;
-mod tamper;
-mod timeline;
-
 use leptos::prelude::*;
-
-use crate::api::ApiFailure;
 use leptos_meta::Title;
-
 use tokenflow::jwk::Jwks;
 
-use crate::api;
-use crate::flow::{Outcome, Step, add_fact, flow, record, record_outcome};
-use crate::pages::auth_form::{AuthForm, Purpose};
-use crate::session::{SessionState, hand_token, use_session, with_auth};
+use super::record::{Outcome, Step, add_fact, flow, record, record_outcome};
+use super::{JwksResource, inspector, tamper, timeline};
+use crate::browser;
+use crate::error::ApiFailure;
+use crate::pages::{AuthForm, Purpose};
+use crate::server_fns;
+use crate::session::{SessionState, use_session, with_auth};
+use crate::transport::hand_token;
 
 #[component]
 pub fn Flow() -> impl IntoView {
@@ -35,26 +32,8 @@ pub fn Flow() -> impl IntoView {
     }
 }
 
-/// The public keys, fetched by this browser from the well-known URL like any third party.
-pub type JwksResource = LocalResource<Result<Jwks, ApiFailure>>;
-
 async fn fetch_jwks() -> Result<Jwks, ApiFailure> {
-    let failed = |message: String| ApiFailure {
-        status: 0,
-        error: tokenflow::dto::ErrorCode::RequestFailed,
-        message,
-        retry_after: None,
-    };
-    #[cfg(feature = "hydrate")]
-    {
-        let response =
-            gloo_net::http::Request::get("/.well-known/jwks.json").send().await.map_err(|e| failed(e.to_string()))?;
-        response.json::<Jwks>().await.map_err(|e| failed(e.to_string()))
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        Err(failed("the JWKS is fetched in the browser".into()))
-    }
+    browser::fetch_json("/.well-known/jwks.json").await
 }
 
 /// What to do next: log in, or call the server in the ways that show each outcome.
@@ -67,17 +46,17 @@ fn Controls() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match which {
                 "whoami" => {
-                    if let Ok(me) = with_auth(session, api::whoami).await {
+                    if let Ok(me) = with_auth(session, server_fns::whoami).await {
                         record_claims(&me);
                     }
                 }
                 "admin" => {
-                    let _ = with_auth(session, api::admin_users).await;
+                    let _ = with_auth(session, server_fns::admin_users).await;
                 }
                 _ => {
                     // No token at all: the server cannot tell who is asking.
                     hand_token(String::new());
-                    let result = api::probe().await;
+                    let result = server_fns::probe().await;
                     record(Step::SentAsBearer, Outcome::Refused, vec![("Authorization", "(no header sent)".into())]);
                     record_outcome(&result);
                 }
@@ -118,7 +97,7 @@ fn Controls() -> impl IntoView {
 }
 
 /// Step 8 with what the server extracted and sent back.
-fn record_claims(me: &api::WhoAmI) {
+fn record_claims(me: &server_fns::WhoAmI) {
     let c = &me.claims;
     add_fact(Step::SignatureVerified, "Key", format!("kid {} (Ed25519 public key, also in the JWKS)", me.kid));
     record(

@@ -2,21 +2,13 @@
 
 use leptos::prelude::*;
 
-use crate::flow::{Outcome, Step, flow};
+use super::record::{Outcome, Step, flow};
 use crate::session::{SessionState, now, use_session};
 
 /// Seconds, ticking once a second in the browser (never on the server).
 pub fn ticking_now() -> ReadSignal<i64> {
     let (current, set_current) = signal(now());
-    #[cfg(feature = "hydrate")]
-    {
-        if let Ok(handle) = set_interval_with_handle(move || set_current.set(now()), std::time::Duration::from_secs(1))
-        {
-            on_cleanup(move || handle.clear());
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = set_current;
+    crate::browser::every(std::time::Duration::from_secs(1), move || set_current.set(now()));
     current
 }
 

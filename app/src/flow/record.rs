@@ -1,6 +1,6 @@
 //! The live record of the token flow in this browser: each of the ten steps with the real
-//! values of its last occurrence. Filled in by the session code and the server-function
-//! clients as things happen; shown by `/flow`. Browser memory only: a reload starts afresh.
+//! values of its last occurrence, filled in from the app's [`Event`](crate::events::Event)s
+//! (see [`super::listen`]) and shown by `/flow`. Browser memory only: a reload starts afresh.
 
 use std::cell::RefCell;
 
@@ -106,11 +106,11 @@ pub fn flow() -> ArcRwSignal<Flow> {
 /// Record the latest occurrence of a step.
 pub fn record(step: Step, outcome: Outcome, facts: Vec<(&str, String)>) {
     let facts = facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: clock() });
+    flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: crate::browser::clock() });
 }
 
 /// Step 9 of the flow (and step 7 when the token was refused).
-pub fn record_outcome<T>(result: &Result<T, crate::api::ApiFailure>) {
+pub fn record_outcome<T>(result: &Result<T, crate::error::ApiFailure>) {
     match result {
         Ok(_) => record(Step::Authorized, Outcome::Done, vec![("Answer", "200 OK: authenticated, and allowed".into())]),
         Err(e) if e.status == 401 => {
@@ -147,7 +147,7 @@ pub fn add_fact(step: Step, name: &str, value: String) {
 
 pub fn record_refresh(new_expiry: i64) {
     flow().update(|f| {
-        f.refreshes.push((clock(), new_expiry));
+        f.refreshes.push((crate::browser::clock(), new_expiry));
         let keep = f.refreshes.len().saturating_sub(10);
         f.refreshes.drain(..keep);
     });
@@ -161,16 +161,4 @@ pub fn preview(value: &str, keep: usize) -> String {
     let head: String = value.chars().take(keep).collect();
     let tail: String = value.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     format!("{head}…{tail}")
-}
-
-fn clock() -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        let d = js_sys::Date::new_0();
-        format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds())
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        String::new()
-    }
 }

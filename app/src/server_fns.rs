@@ -5,58 +5,11 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use server_fn::codec::JsonEncoding;
-use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use tokenflow::claims::Claims;
-use tokenflow::dto::{ErrorCode, SessionList, TokenResponse, User, UserList};
+use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
 
-use crate::session::{BearerClient, PublicClient, TamperClient};
-
-/// A refusal, as the browser sees it: the contract's `{"error", "message"}` plus the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiFailure {
-    pub status: u16,
-    pub error: ErrorCode,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-}
-
-impl FromServerFnError for ApiFailure {
-    type Encoder = JsonEncoding;
-
-    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: value.to_string(), retry_after: None }
-    }
-}
-
-impl ApiFailure {
-    /// "Who are you?": the token is missing, bad, expired or revoked.
-    pub fn is_unauthorized(&self) -> bool {
-        self.status == 401 && self.error == ErrorCode::InvalidToken
-    }
-
-    /// The refusal in plain words for a person.
-    pub fn explain(&self) -> String {
-        match self.error {
-            ErrorCode::InvalidCredentials => "Wrong email or password.".into(),
-            ErrorCode::EmailTaken => "An account with this email already exists. Log in instead?".into(),
-            ErrorCode::RateLimited => match self.retry_after {
-                Some(s) => format!("Too many attempts. Try again in {s} seconds."),
-                None => "Too many attempts. Try again later.".into(),
-            },
-            ErrorCode::InvalidEmail => format!("That email address does not work: {}.", self.message),
-            ErrorCode::WeakPassword => format!("Choose a stronger password: {}.", self.message),
-            ErrorCode::InsufficientRole => "403 forbidden: admins only.".into(),
-            ErrorCode::Conflict => "Something changed meanwhile; nothing was saved. Try again.".into(),
-            ErrorCode::CrossSite => "This request came from another site and was refused.".into(),
-            ErrorCode::Unavailable => "The server is busy. Try again in a moment.".into(),
-            ErrorCode::RequestFailed => "The server could not be reached. Check your connection.".into(),
-            _ => self.message.clone(),
-        }
-    }
-}
+pub use crate::error::ApiFailure;
+use crate::transport::{BearerClient, PublicClient, TamperClient};
 
 /// Who the server says I am: the user, the claims it extracted, and the key that verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +113,7 @@ mod ssr {
     use leptos_axum::ResponseOptions;
     use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Identity};
 
-    use super::ApiFailure;
+    use crate::error::ApiFailure;
 
     /// One server-function call: the core, and the request it came with.
     pub struct Call {

@@ -1,0 +1,62 @@
+//! Everywhere but the browser (the server render, native tests): inert stand-ins with the
+//! browser's signatures. The server never sees a browser's session, clock or storage.
+
+use std::future::Future;
+use std::time::Duration;
+
+use leptos::prelude::TimeoutHandle;
+
+use super::{Resolved, StoredSession};
+use crate::error::ApiFailure;
+
+pub fn load_session() -> Option<StoredSession> {
+    None
+}
+
+pub fn save_session(_: &StoredSession) {}
+
+pub fn clear_session() {}
+
+pub fn on_session_change(_: impl Fn() + 'static) {}
+
+pub fn now() -> i64 {
+    0
+}
+
+pub fn clock() -> String {
+    String::new()
+}
+
+pub fn origin() -> Option<String> {
+    None
+}
+
+/// The same WHATWG parsing as the browser's, by the `url` crate.
+pub fn resolve_url(next: &str, base: &str) -> Option<Resolved> {
+    let url = url::Url::parse(base).ok()?.join(next).ok()?;
+    let prefixed = |prefix: char, part: Option<&str>| part.map(|p| format!("{prefix}{p}")).unwrap_or_default();
+    Some(Resolved {
+        origin: url.origin().ascii_serialization(),
+        path: url.path().to_string(),
+        search: prefixed('?', url.query().filter(|q| !q.is_empty())),
+        hash: prefixed('#', url.fragment().filter(|f| !f.is_empty())),
+    })
+}
+
+pub fn after(_: Duration, _: impl FnOnce() + 'static) -> Option<TimeoutHandle> {
+    None
+}
+
+pub fn every(_: Duration, _: impl Fn() + 'static) {}
+
+/// # Errors
+/// Always: only the browser fetches.
+pub async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
+    Err(ApiFailure::request_failed(format!("{url} is fetched in the browser")))
+}
+
+pub fn mark_hydrated() {}
+
+pub async fn with_lock<T: 'static>(_: &str, task: impl Future<Output = T> + 'static) -> Option<T> {
+    Some(task.await)
+}

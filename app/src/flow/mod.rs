@@ -1,0 +1,141 @@
+//! Everything that exists to *show* the token flow: the `/flow` page, its timeline, the token
+//! inspector, the tamper lab and its forgeries, and the record they show, filled in from the
+//! app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
+
+mod forgeries;
+mod inspector;
+mod page;
+mod record;
+mod tamper;
+mod timeline;
+
+pub use page::Flow;
+
+use std::cell::Cell;
+
+use record::{Outcome, Step, preview, record, record_outcome, record_refresh};
+
+use crate::browser::{STORAGE_KEY, StoredSession};
+use crate::events::{Carrier, Event, subscribe};
+
+/// The public keys, fetched by this browser like any third party's.
+type JwksResource = leptos::prelude::LocalResource<Result<tokenflow::jwk::Jwks, crate::error::ApiFailure>>;
+
+thread_local! {
+    static LISTENING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Start following the app's events (once per tab; later calls do nothing).
+pub fn listen() {
+    if LISTENING.with(|l| l.replace(true)) {
+        return;
+    }
+    subscribe(on_event);
+}
+
+/// Each event, as the step of the flow it is, with its real values.
+fn on_event(event: &Event) {
+    match event {
+        Event::CredentialsSent { path, email, password_chars } => record(
+            Step::CredentialsSent,
+            Outcome::Done,
+            vec![
+                ("Request", format!("POST {path} (form-encoded, same origin)")),
+                ("email", email.clone()),
+                ("password", format!("{} ({password_chars} characters; masked here, sent in full)", "•".repeat(8))),
+            ],
+        ),
+        Event::RequestSent { path, carrier: Carrier::Session, authorization } => {
+            let header = authorization.as_deref().map_or("(none: no session)".to_string(), |h| preview(h, 31));
+            record(
+                Step::SentAsBearer,
+                Outcome::Done,
+                vec![("Request", format!("POST {path}")), ("Authorization", header)],
+            );
+        }
+        Event::RequestSent { .. } => {}
+        Event::ResponseReceived { path, carrier, status, server_timing } => {
+            on_response(path, *carrier, *status, server_timing);
+        }
+        Event::CallAnswered(result) => record_outcome(result),
+        Event::SignedIn(session) => record_issue(session),
+        Event::Refreshed(session) => {
+            record_issue(session);
+            record_refresh(session.expires_at);
+        }
+        Event::SignedOut => {}
+    }
+}
+
+/// What the server says about its own work, from `Server-Timing`.
+fn on_response(path: &str, carrier: Carrier, status: u16, timing: &str) {
+    match carrier {
+        Carrier::Nothing if timing.starts_with("argon2id") => {
+            let ms = timing.split("dur=").nth(1).and_then(|r| r.split(';').next()).unwrap_or("?");
+            record(
+                Step::Verified,
+                if status == 200 { Outcome::Done } else { Outcome::Refused },
+                vec![
+                    ("Password hash", "argon2id, m=19456 KiB, t=2, p=1".into()),
+                    ("Hashing time on the server", format!("{ms} ms (from Server-Timing)")),
+                    ("Answer", if status == 200 { "credentials match".into() } else { format!("HTTP {status}") }),
+                ],
+            );
+        }
+        Carrier::Nothing if path.ends_with("/login") || path.ends_with("/signup") => {
+            record(
+                Step::Verified,
+                Outcome::Refused,
+                vec![("Answer", format!("HTTP {status}: refused before hashing"))],
+            );
+        }
+        Carrier::Session if status == 200 => {
+            record(
+                Step::SignatureVerified,
+                Outcome::Done,
+                vec![("Request", format!("POST {path}")), ("Server-Timing", timing.to_string())],
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Steps 3 to 5 of the flow, with the values just received.
+fn record_issue(session: &StoredSession) {
+    let (header, claims) = match tokenflow::inspect::decode(&session.access_token) {
+        Ok(d) => (d.header.to_string(), serde_json::to_string_pretty(&d.claims).unwrap_or_default()),
+        Err(e) => (e.to_string(), String::new()),
+    };
+    record(
+        Step::TokenGenerated,
+        Outcome::Done,
+        vec![
+            ("Header", header),
+            ("Claims", claims),
+            ("Signed with", "the server's Ed25519 private key (EdDSA)".into()),
+        ],
+    );
+    record(
+        Step::Returned,
+        Outcome::Done,
+        vec![
+            ("access_token", preview(&session.access_token, 24)),
+            ("token_type", "Bearer".into()),
+            ("expires_in", format!("{} s", session.expires_in)),
+            (
+                "refresh_token",
+                format!("opaque, {} characters: {}", session.refresh_token.len(), preview(&session.refresh_token, 6)),
+            ),
+        ],
+    );
+    record(
+        Step::Stored,
+        Outcome::Done,
+        vec![
+            ("Where", format!("localStorage[\"{STORAGE_KEY}\"], written with gloo-storage")),
+            ("What", "access_token, refresh_token, expires_at, expires_in, user".into()),
+            ("Read", "only in the browser, after hydration; every tab follows it through storage events".into()),
+        ],
+    );
+    record(Step::ExpiryAndRefresh, Outcome::Done, vec![]);
+}
