@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dto::Role;
+use crate::ids::{Email, SessionId, UserId};
 
 /// The `typ` header of every access token (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -16,12 +17,12 @@ pub const ALGORITHM: &str = "EdDSA";
 pub struct Claims {
     pub iss: String,
     pub aud: String,
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
-    pub sid: String,
-    pub email: String,
+    pub sid: SessionId,
+    pub email: Email,
     pub role: Role,
 }

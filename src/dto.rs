@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{Email, SessionId, UserId};
+
 /// What a user may do. Serialised lowercase, as in the `role` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,8 +32,8 @@ impl Role {
 /// The user object of the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
-    pub email: String,
+    pub id: UserId,
+    pub email: Email,
     pub name: Option<String>,
     pub role: Role,
     /// RFC 3339, UTC.
@@ -101,7 +103,7 @@ redacted_debug!(TokenResponse { token_type, expires_in, user });
 /// One of the caller's live sessions (`GET /api/sessions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
-    pub id: String,
+    pub id: SessionId,
     pub created_at: String,
     pub last_used_at: String,
     pub user_agent: Option<String>,

@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod dto;
+pub mod ids;
 pub mod inspect;
 pub mod jwk;
 

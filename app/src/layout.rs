@@ -37,7 +37,7 @@ pub fn Header() -> impl IntoView {
                 {move || match session.state() {
                     SessionState::SignedIn(s) => {
                         view! {
-                            <span data-testid="signed-in-as">{s.user.email}</span>
+                            <span data-testid="signed-in-as">{s.user.email.to_string()}</span>
                             <button class="secondary" on:click=log_out.clone() disabled=move || logging_out.get()>
                                 "Log out"
                             </button>

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenflow::claims::Claims;
 use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
+use tokenflow::ids::Kid;
 
 pub use crate::error::ApiFailure;
 use crate::transport::{BearerClient, PublicClient, TamperClient};
@@ -16,7 +17,7 @@ use crate::transport::{BearerClient, PublicClient, TamperClient};
 pub struct WhoAmI {
     pub user: User,
     pub claims: Claims,
-    pub kid: String,
+    pub kid: Kid,
 }
 
 #[server(prefix = "/fn", endpoint = "signup", client = PublicClient)]

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::OnceCell;
 
 use crate::dto::User;
+use crate::ids::SessionId;
 
 /// A session known to this instance.
 #[derive(Debug)]
@@ -32,7 +33,7 @@ impl CachedSession {
 type Slot = Arc<OnceCell<Option<Arc<CachedSession>>>>;
 
 pub struct SessionCache {
-    slots: RwLock<HashMap<String, Slot>>,
+    slots: RwLock<HashMap<SessionId, Slot>>,
     capacity: usize,
 }
 
@@ -41,7 +42,7 @@ impl SessionCache {
         SessionCache { slots: RwLock::new(HashMap::new()), capacity }
     }
 
-    fn slot(&self, sid: &str) -> Slot {
+    fn slot(&self, sid: &SessionId) -> Slot {
         if let Some(slot) = self.slots.read().ok().and_then(|s| s.get(sid).cloned()) {
             return slot;
         }
@@ -50,14 +51,14 @@ impl SessionCache {
             // Forgetting is safe: a forgotten session is read again, revoked or not.
             slots.clear();
         }
-        Arc::clone(slots.entry(sid.to_string()).or_default())
+        Arc::clone(slots.entry(sid.clone()).or_default())
     }
 
     /// The session, loading it with `load` on first use. A failed load is not remembered.
     ///
     /// # Errors
     /// Whatever `load` returns.
-    pub async fn get_or_load<E, F, Fut>(&self, sid: &str, load: F) -> Result<Option<Arc<CachedSession>>, E>
+    pub async fn get_or_load<E, F, Fut>(&self, sid: &SessionId, load: F) -> Result<Option<Arc<CachedSession>>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<CachedSession>, E>>,
@@ -76,7 +77,7 @@ impl SessionCache {
 
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
     /// from the database when first seen.
-    pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a str>) {
+    pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a SessionId>) {
         let Ok(slots) = self.slots.read() else { return };
         for sid in sids {
             if let Some(Some(session)) = slots.get(sid).and_then(|slot| slot.get()) {

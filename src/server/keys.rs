@@ -15,6 +15,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
+use crate::ids::Kid;
 
 pub use crate::jwk::{Jwk, Jwks, thumbprint};
 
@@ -48,7 +49,7 @@ pub struct SigningKey {
 
 /// The private half of a key, with what we derive from it.
 pub struct KeyMaterial {
-    pub kid: String,
+    pub kid: Kid,
     pub x: String,
     /// PKCS#8 PEM, wiped from memory when dropped. A secret: stored, never logged.
     pub private_pem: Zeroizing<String>,
@@ -83,8 +84,8 @@ impl KeyMaterial {
         Ok(KeyMaterial {
             signing: SigningKey { kid: kid.clone(), encoding: EncodingKey::from_ed_der(der.as_bytes()) },
             verifying: VerifyingKey { kid: kid.clone(), x: x.clone(), decoding },
+            kid: Kid::from_trusted(kid),
             private_pem: Zeroizing::new(pem.to_string()),
-            kid,
             x,
         })
     }
@@ -162,7 +163,7 @@ impl KeyRing {
         for k in others {
             keys.insert(k.kid.clone(), Arc::new(k));
         }
-        keys.insert(signer.kid.clone(), Arc::new(signer.verifying));
+        keys.insert(signer.verifying.kid.clone(), Arc::new(signer.verifying));
         KeyRing { signing: Arc::new(signer.signing), verifying: KeySet { keys } }
     }
 
@@ -205,14 +206,14 @@ mod tests {
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
         let material = KeyMaterial::from_pem(&pem).unwrap();
         assert_eq!(material.x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
-        assert_eq!(material.kid, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(material.kid.as_str(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
     }
 
     #[test]
     fn jwks_publishes_public_parts_only() {
         let signer = KeyMaterial::generate().unwrap();
         let old = KeyMaterial::generate().unwrap();
-        let (signer_kid, old_kid) = (signer.kid.clone(), old.kid.clone());
+        let (signer_kid, old_kid) = (signer.kid.to_string(), old.kid.to_string());
         let ring = KeyRing::new(signer, vec![old.verifying]);
         let json = serde_json::to_value(ring.jwks()).unwrap();
         let keys = json["keys"].as_array().unwrap();

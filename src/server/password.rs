@@ -13,6 +13,7 @@ use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::AuthError;
+use crate::ids::Email;
 
 /// OWASP's argon2id baseline, fixed by the contract: m=19456 KiB, t=2, p=1.
 pub fn params() -> Params {
@@ -59,6 +60,16 @@ pub fn normalize_email(raw: &str) -> Result<String, AuthError> {
                 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if local_ok && domain_ok { Ok(email) } else { Err(AuthError::InvalidEmail("email is not a valid address")) }
+}
+
+impl Email {
+    /// Trim Unicode white space, lowercase, and accept only a plain ASCII address.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidEmail`] with the reason.
+    pub fn parse(raw: &str) -> Result<Email, AuthError> {
+        normalize_email(raw).map(Email::from_trusted)
+    }
 }
 
 /// The sign-up and new-password policy: 8 to 128 Unicode code points, never trimmed.

@@ -161,7 +161,7 @@ fn check_claims(claims: &Claims, policy: &Policy, now: i64) -> Result<(), TokenE
     if claims.iat.saturating_sub(leeway) > now {
         return Err(TokenError::IssuedInFuture);
     }
-    if claims.sub.is_empty() || claims.sid.is_empty() {
+    if claims.sub.as_str().is_empty() || claims.sid.as_str().is_empty() {
         return Err(TokenError::BadClaims);
     }
     Ok(())

@@ -104,10 +104,10 @@ fn record_claims(me: &server_fns::WhoAmI) {
         Step::ClaimsExtracted,
         Outcome::Done,
         vec![
-            ("sub (who)", c.sub.clone()),
-            ("email", c.email.clone()),
+            ("sub (who)", c.sub.to_string()),
+            ("email", c.email.to_string()),
             ("role (what you may do)", c.role.as_str().to_string()),
-            ("sid (session, checked live)", c.sid.clone()),
+            ("sid (session, checked live)", c.sid.to_string()),
             ("iss / aud", format!("{} / {}", c.iss, c.aud)),
             ("iat / nbf / exp", format!("{} / {} / {}", c.iat, c.nbf, c.exp)),
         ],

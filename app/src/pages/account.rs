@@ -97,7 +97,7 @@ fn Sessions() -> impl IntoView {
                                                         view! {
                                                             <button
                                                                 class="secondary"
-                                                                on:click=move |_| revoke(id.clone())
+                                                                on:click=move |_| revoke(id.to_string())
                                                             >
                                                                 "Log out"
                                                             </button>

@@ -63,7 +63,7 @@ fn UserList() -> impl IntoView {
                         .map(|u| {
                             view! {
                                 <tr>
-                                    <td>{u.email}</td>
+                                    <td>{u.email.to_string()}</td>
                                     <td>{u.name.unwrap_or_default()}</td>
                                     <td>{u.role.as_str()}</td>
                                     <td>{u.created_at}</td>

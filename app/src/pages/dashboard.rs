@@ -37,7 +37,7 @@ fn WhoAmI() -> impl IntoView {
         .into_any(),
         Some(Ok(me)) => view! {
             <section class="card" data-testid="whoami">
-                <h2>"Signed in as " <span data-testid="me-email">{me.user.email.clone()}</span></h2>
+                <h2>"Signed in as " <span data-testid="me-email">{me.user.email.to_string()}</span></h2>
                 <dl class="facts">
                     <dt>"Name"</dt>
                     <dd>{me.user.name.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -45,17 +45,17 @@ fn WhoAmI() -> impl IntoView {
                     <dd data-testid="me-role">{me.user.role.as_str()}</dd>
                     <dt>"User id (sub)"</dt>
                     <dd>
-                        <code>{me.claims.sub.clone()}</code>
+                        <code>{me.claims.sub.to_string()}</code>
                     </dd>
                     <dt>"Session (sid)"</dt>
                     <dd>
-                        <code>{me.claims.sid.clone()}</code>
+                        <code>{me.claims.sid.to_string()}</code>
                     </dd>
                     <dt>"Member since"</dt>
                     <dd>{me.user.created_at.clone()}</dd>
                     <dt>"Verified with key"</dt>
                     <dd>
-                        <code>{me.kid.clone()}</code>
+                        <code>{me.kid.to_string()}</code>
                     </dd>
                 </dl>
                 <p class="muted">

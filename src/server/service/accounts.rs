@@ -14,7 +14,8 @@ use crate::dto::{
     User, UserList, UserQuery,
 };
 use crate::error::{AuthError, TokenError};
-use crate::password::{check_password_policy, normalize_email};
+use crate::ids::{Email, SessionId, UserId};
+use crate::password::check_password_policy;
 use crate::seal::SealKey;
 use crate::store::sessions::Revocation;
 use crate::store::users::UserRecord;
@@ -35,10 +36,10 @@ const SUCCESSOR_SEAL: &[u8] = b"tokenflow/refresh-successor/v1";
 /// A new session: its id, its first refresh token, when it ends, and the sessions it pushed
 /// out (beyond the per-user cap), to announce after commit.
 struct NewSession {
-    sid: String,
+    sid: SessionId,
     refresh: Zeroizing<String>,
     expires_at: i64,
-    evicted: Vec<String>,
+    evicted: Vec<SessionId>,
 }
 
 impl AuthService {
@@ -54,13 +55,13 @@ impl AuthService {
         user_agent: Option<&str>,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
-        let email = normalize_email(&req.email)?;
+        let email = Email::parse(&req.email)?;
         check_password_policy(&req.password)?;
         let name = clean_name(req.name.as_deref())?;
         let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
-        let user = User { id: new_id(), email, name, role: Role::User, created_at: rfc3339(now) };
+        let user = User { id: UserId::generate(), email, name, role: Role::User, created_at: rfc3339(now) };
         let mut tx = self.inner.db.pool.begin().await?;
         users::insert(&mut *tx, &user.id, &user.email, user.name.as_deref(), &password_hash, user.role, now)
             .await
@@ -83,7 +84,7 @@ impl AuthService {
         user_agent: Option<&str>,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
-        let email = normalize_email(&req.email)?;
+        let email = Email::parse(&req.email)?;
         let (record, argon2) = self.check_password(&email, req.password).await?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
@@ -95,10 +96,11 @@ impl AuthService {
 
     /// Count the attempt (parallel-safe), then verify `password` for `email` (against a dummy
     /// hash when unknown). Returns the record whose hash verified.
-    async fn check_password(&self, email: &str, password: String) -> Result<(UserRecord, Duration), AuthError> {
+    async fn check_password(&self, email: &Email, password: String) -> Result<(UserRecord, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
-        let attempt = throttle::begin_login(db, email, s.login_max_failures, s.login_window_secs, now()).await?;
+        let attempt =
+            throttle::begin_login(db, email.as_str(), s.login_max_failures, s.login_window_secs, now()).await?;
         let checked = async {
             let record = users::find_by_email(&db.pool, email).await?;
             let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
@@ -128,13 +130,12 @@ impl AuthService {
     async fn create_session(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        user_id: &str,
+        user_id: &UserId,
         user_agent: Option<&str>,
         now: i64,
     ) -> Result<NewSession, AuthError> {
         let s = &self.inner.settings;
-        // Time-ordered (UUIDv7): "the oldest sessions" is well defined within one second too.
-        let sid = uuid::Uuid::now_v7().to_string();
+        let sid = SessionId::generate();
         let expires_at = now + secs(s.refresh_ttl_secs.min(s.session_max_secs));
         let user_agent = user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
         users::lock(&mut **tx, user_id).await?;
@@ -150,7 +151,7 @@ impl AuthService {
     async fn open_session(&self, user: User, session: NewSession, now: i64) -> Result<TokenResponse, AuthError> {
         if !session.evicted.is_empty() {
             tracing::info!(user_id = %user.id, evicted = session.evicted.len(), "session cap: oldest sessions revoked");
-            self.inner.revoked(&session.evicted.iter().map(String::as_str).collect::<Vec<_>>()).await;
+            self.inner.revoked(&session.evicted).await;
         }
         self.token_response(user, &session.sid, &session.refresh, now, session.expires_at)
     }
@@ -159,7 +160,7 @@ impl AuthService {
     fn token_response(
         &self,
         user: User,
-        sid: &str,
+        sid: &SessionId,
         refresh_token: &str,
         now: i64,
         session_end: i64,
@@ -176,8 +177,8 @@ impl AuthService {
             exp,
             nbf: now,
             iat: now,
-            jti: new_id(),
-            sid: sid.to_string(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: sid.clone(),
             email: user.email.clone(),
             role: user.role,
         };
@@ -260,10 +261,10 @@ impl AuthService {
 
     /// Revoke one session of `user_id`. Only a change is announced (in memory and to other
     /// instances): an id that is not the user's changes nothing anywhere.
-    async fn revoke(&self, sid: &str, user_id: &str) -> Result<Revocation, AuthError> {
+    async fn revoke(&self, sid: &SessionId, user_id: &UserId) -> Result<Revocation, AuthError> {
         let outcome = sessions::revoke(&self.inner.db.pool, sid, user_id, now()).await?;
         if outcome == Revocation::Revoked {
-            self.inner.revoked(&[sid]).await;
+            self.inner.revoked(std::slice::from_ref(sid)).await;
         }
         Ok(outcome)
     }
@@ -303,7 +304,9 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::NotFound`] for a session of someone else, or none.
     pub async fn revoke_session(&self, who: &Identity, sid: &str) -> Result<(), AuthError> {
-        match self.revoke(sid, &who.user.id).await? {
+        // Not even a session id: no session of anyone's.
+        let sid = SessionId::parse(sid).ok_or(AuthError::NotFound)?;
+        match self.revoke(&sid, &who.user.id).await? {
             Revocation::NotFound => Err(AuthError::NotFound),
             Revocation::Revoked | Revocation::AlreadyRevoked => Ok(()),
         }
@@ -315,7 +318,7 @@ impl AuthService {
     /// Database unavailability.
     pub async fn revoke_other_sessions(&self, who: &Identity) -> Result<u64, AuthError> {
         let revoked = sessions::revoke_others(&self.inner.db.pool, &who.user.id, &who.claims.sid, now()).await?;
-        self.inner.revoked(&revoked.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        self.inner.revoked(&revoked).await;
         Ok(revoked.len() as u64)
     }
 
@@ -353,7 +356,7 @@ impl AuthService {
         }
         let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now).await?;
         tx.commit().await?;
-        self.inner.revoked(&revoked.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        self.inner.revoked(&revoked).await;
         tracing::info!(revoked = revoked.len(), "password changed");
         Ok(())
     }
@@ -385,7 +388,7 @@ impl AuthService {
 /// # Errors
 /// [`AuthError::NotFound`] for no such account; invalid email; the database's.
 pub async fn set_role(db: &Db, email: &str, role: Role) -> Result<User, AuthError> {
-    let email = normalize_email(email)?;
+    let email = Email::parse(email)?;
     let user = users::set_role_by_email(&db.pool, &email, role).await?.ok_or(AuthError::NotFound)?;
     tracing::info!(user_id = %user.id, role = role.as_str(), "role set by the operator");
     Ok(user)
@@ -431,10 +434,6 @@ fn is_format_char(c: char) -> bool {
         0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
         | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
         | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
-}
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 pub(super) fn random_bytes() -> Result<[u8; 32], AuthError> {

@@ -3,6 +3,7 @@
 //! `tokenflow keys rotate`.
 
 use crate::error::KeyError;
+use crate::ids::Kid;
 use crate::keys::{KeyMaterial, KeyRing, VerifyingKey};
 use crate::seal::SealKey;
 use crate::settings::AuthSettings;
@@ -58,7 +59,8 @@ pub(super) async fn load_ring(db: &Db, settings: &AuthSettings, source: &KeySour
 fn store_private(key: &KeyMaterial, kek: Option<&SealKey>) -> Result<String, KeyError> {
     match kek {
         Some(kek) => {
-            let sealed = kek.seal(key.private_pem.as_bytes(), key.kid.as_bytes()).map_err(|_| KeyError::Seal)?;
+            let sealed =
+                kek.seal(key.private_pem.as_bytes(), key.kid.as_str().as_bytes()).map_err(|_| KeyError::Seal)?;
             Ok(format!("{SEALED_PREFIX}{sealed}"))
         }
         None => Ok(key.private_pem.to_string()),
@@ -71,7 +73,7 @@ async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<Ke
     let stored = row.private_pem.as_deref().ok_or(KeyError::NoPrivatePart)?;
     let key = match (stored.strip_prefix(SEALED_PREFIX), kek) {
         (Some(sealed), Some(kek)) => {
-            let pem = kek.open(sealed, row.kid.as_bytes()).ok_or(KeyError::EncryptionKeyWrong)?;
+            let pem = kek.open(sealed, row.kid.as_str().as_bytes()).ok_or(KeyError::EncryptionKeyWrong)?;
             KeyMaterial::from_pem(std::str::from_utf8(&pem).map_err(|_| KeyError::NotEd25519Pem)?)?
         }
         (Some(_), None) => return Err(KeyError::EncryptionKeyMissing),
@@ -85,7 +87,7 @@ async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<Ke
         }
     };
     if key.kid != row.kid {
-        return Err(KeyError::KidMismatch(row.kid.clone()));
+        return Err(KeyError::KidMismatch(row.kid.to_string()));
     }
     Ok(key)
 }
@@ -97,7 +99,7 @@ async fn open_private(db: &Db, row: &KeyRow, kek: Option<&SealKey>) -> Result<Ke
 ///
 /// # Errors
 /// A database error, or no randomness.
-pub async fn rotate_keys(db: &Db, key_encryption: Option<&SealKey>) -> Result<String, KeyError> {
+pub async fn rotate_keys(db: &Db, key_encryption: Option<&SealKey>) -> Result<Kid, KeyError> {
     let key = KeyMaterial::generate()?;
     let stored_private = store_private(&key, key_encryption)?;
     let now = now();

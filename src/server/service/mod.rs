@@ -25,6 +25,7 @@ use crate::cache::{CachedSession, SessionCache};
 use crate::claims::Claims;
 use crate::dto::{Role, User};
 use crate::error::{AuthError, KeyError, StartError, TokenError};
+use crate::ids::{Kid, SessionId};
 use crate::keys::{Jwks, KeyMaterial, KeyRing};
 use crate::password::PasswordHasher;
 use crate::settings::AuthSettings;
@@ -43,7 +44,7 @@ pub struct Identity {
     pub claims: Arc<Claims>,
     pub user: Arc<User>,
     /// The key that verified the token.
-    pub kid: String,
+    pub kid: Kid,
     pub check: TokenCheck,
 }
 
@@ -209,7 +210,7 @@ impl AuthService {
             return Err(TokenError::SessionRevoked.into());
         }
         let check = TokenCheck { cached: from_cache, took: started.elapsed() };
-        Ok(Identity { claims, user: Arc::clone(&session.user), kid, check })
+        Ok(Identity { claims, user: Arc::clone(&session.user), kid: Kid::from_trusted(kid), check })
     }
 
     /// 403 unless the token's role is `role` (or admin, which may do everything).
@@ -240,8 +241,8 @@ impl AuthService {
 impl Inner {
     /// Sessions just revoked here: refuse them in this instance at once, and tell the others
     /// (PostgreSQL NOTIFY; the poll catches whatever a notification misses).
-    async fn revoked(&self, sids: &[&str]) {
-        self.sessions.mark_revoked(sids.iter().copied());
+    async fn revoked(&self, sids: &[SessionId]) {
+        self.sessions.mark_revoked(sids);
         if let Err(e) = self.db.notify_revoked(sids).await {
             tracing::warn!(error = %e, "announcing revocations failed; other instances will see them at their next poll");
         }
@@ -263,7 +264,7 @@ impl Inner {
     }
 }
 
-async fn load_session(db: &Db, sid: &str) -> Result<Option<CachedSession>, AuthError> {
+async fn load_session(db: &Db, sid: &SessionId) -> Result<Option<CachedSession>, AuthError> {
     let Some(row) = sessions::find(&db.pool, sid).await? else { return Ok(None) };
     let Some(user) = users::find_by_id(&db.pool, &row.user_id).await? else { return Ok(None) };
     Ok(Some(CachedSession::new(user.user, row.revoked)))

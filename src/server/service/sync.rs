@@ -5,6 +5,7 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+use crate::ids::SessionId;
 use crate::store::{self, limits, sessions};
 use crate::time::now;
 
@@ -35,7 +36,7 @@ pub(super) async fn poll_revocations(inner: Weak<Inner>) {
         };
         match polled {
             Ok(revoked) => {
-                inner.sessions.mark_revoked(revoked.iter().map(String::as_str));
+                inner.sessions.mark_revoked(&revoked);
                 watermark = started;
                 last_success = Instant::now();
             }
@@ -120,8 +121,8 @@ pub(super) async fn listen_for_revocations(inner: Weak<Inner>) {
                     if inner.partitioned() {
                         continue;
                     }
-                    let sids = notification.payload().split(',').filter(|sid| uuid::Uuid::parse_str(sid).is_ok());
-                    inner.sessions.mark_revoked(sids);
+                    let sids: Vec<SessionId> = notification.payload().split(',').filter_map(SessionId::parse).collect();
+                    inner.sessions.mark_revoked(&sids);
                 }
                 // The connection dropped: the poll covers the gap; reconnect.
                 Ok(None) => {

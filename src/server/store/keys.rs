@@ -2,10 +2,12 @@
 
 use sqlx::{AnyExecutor, Row};
 
+use crate::ids::Kid;
+
 /// A stored key.
 // Not Serialize: holds the private key.
 pub struct KeyRow {
-    pub kid: String,
+    pub kid: Kid,
     /// PKCS#8 PEM or `sealed:v1:…`; `None` once the key stopped signing.
     pub private_pem: Option<String>,
     pub public_x: String,
@@ -25,7 +27,7 @@ pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Re
     rows.iter()
         .map(|r| {
             Ok(KeyRow {
-                kid: r.try_get("kid")?,
+                kid: Kid::from_trusted(r.try_get::<String, _>("kid")?),
                 private_pem: r.try_get("private_pem")?,
                 public_x: r.try_get("public_x")?,
                 created_at: r.try_get("created_at")?,
@@ -46,7 +48,7 @@ pub enum Origin {
 /// Add a key; `false` when another instance's bootstrap key won the race.
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
-    kid: &str,
+    kid: &Kid,
     private_pem: &str,
     public_x: &str,
     origin: Origin,
@@ -60,7 +62,7 @@ pub async fn insert<'e>(
         "INSERT INTO signing_keys (kid, private_pem, public_x, origin, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT DO NOTHING",
     )
-    .bind(kid)
+    .bind(kid.as_str())
     .bind(private_pem)
     .bind(public_x)
     .bind(origin)
@@ -73,22 +75,22 @@ pub async fn insert<'e>(
 /// Stop every key but `keep` from signing, and delete their private parts: a retired key
 /// only verifies, and an instance still signing with it until its next reload holds it in
 /// memory already.
-pub async fn retire_all_but<'e>(db: impl AnyExecutor<'e>, keep: &str, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn retire_all_but<'e>(db: impl AnyExecutor<'e>, keep: &Kid, now: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE signing_keys SET retired_at = $1, private_pem = NULL WHERE kid <> $2 AND retired_at IS NULL",
     )
     .bind(now)
-    .bind(keep)
+    .bind(keep.as_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected())
 }
 
 /// Replace a key's stored private part (to encrypt a plaintext one at rest).
-pub async fn set_private<'e>(db: impl AnyExecutor<'e>, kid: &str, private_pem: &str) -> Result<(), sqlx::Error> {
+pub async fn set_private<'e>(db: impl AnyExecutor<'e>, kid: &Kid, private_pem: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE signing_keys SET private_pem = $1 WHERE kid = $2 AND private_pem IS NOT NULL")
         .bind(private_pem)
-        .bind(kid)
+        .bind(kid.as_str())
         .execute(db)
         .await?;
     Ok(())

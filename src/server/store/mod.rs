@@ -99,7 +99,7 @@ impl Db {
     ///
     /// # Errors
     /// The database's; the caller may ignore it, since every instance also polls.
-    pub async fn notify_revoked(&self, sids: &[&str]) -> Result<(), sqlx::Error> {
+    pub async fn notify_revoked(&self, sids: &[crate::ids::SessionId]) -> Result<(), sqlx::Error> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
@@ -107,7 +107,7 @@ impl Db {
         for chunk in sids.chunks(100) {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(REVOCATION_CHANNEL)
-                .bind(chunk.join(","))
+                .bind(chunk.iter().map(crate::ids::SessionId::as_str).collect::<Vec<_>>().join(","))
                 .execute(&self.pool)
                 .await?;
         }

@@ -2,11 +2,13 @@
 
 use sqlx::{AnyExecutor, Row};
 
+use crate::ids::{SessionId, UserId};
+
 /// What the token check needs to know about a session, read at most once per instance.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
-    pub id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub created_at: i64,
     pub last_used_at: i64,
     pub expires_at: i64,
@@ -17,8 +19,8 @@ pub struct SessionRow {
 #[tracing::instrument(skip_all, fields(session_id = %id))]
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
-    id: &str,
-    user_id: &str,
+    id: &SessionId,
+    user_id: &UserId,
     now: i64,
     expires_at: i64,
     user_agent: Option<&str>,
@@ -27,8 +29,8 @@ pub async fn insert<'e>(
         "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent) \
          VALUES ($1, $2, $3, $3, $4, $5)",
     )
-    .bind(id)
-    .bind(user_id)
+    .bind(id.as_str())
+    .bind(user_id.as_str())
     .bind(now)
     .bind(expires_at)
     .bind(user_agent)
@@ -45,8 +47,8 @@ macro_rules! columns {
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
+        id: SessionId::from_trusted(row.try_get::<String, _>("id")?),
+        user_id: UserId::from_trusted(row.try_get::<String, _>("user_id")?),
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -56,9 +58,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
 }
 
 #[tracing::instrument(skip_all, fields(session_id = %id))]
-pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &SessionId) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query(concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1"))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(db)
         .await?
         .as_ref()
@@ -69,7 +71,7 @@ pub async fn find<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<Sessi
 /// The user's sessions that are neither revoked nor expired, newest first, at most `limit`.
 pub async fn list_live<'e>(
     db: impl AnyExecutor<'e>,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
     limit: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
@@ -79,7 +81,7 @@ pub async fn list_live<'e>(
         " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
          ORDER BY created_at DESC, id LIMIT $3"
     ))
-    .bind(user_id)
+    .bind(user_id.as_str())
     .bind(now)
     .bind(limit)
     .fetch_all(db)
@@ -91,11 +93,11 @@ pub async fn list_live<'e>(
 /// user and the new expiry; `None` when the session is revoked, expired or gone.
 pub async fn touch<'e>(
     db: impl AnyExecutor<'e>,
-    id: &str,
+    id: &SessionId,
     now: i64,
     ttl: i64,
     max_life: i64,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
+) -> Result<Option<(UserId, i64)>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE sessions SET last_used_at = $1, \
          expires_at = CASE WHEN $1 + $2 < created_at + $3 THEN $1 + $2 ELSE created_at + $3 END \
@@ -104,10 +106,10 @@ pub async fn touch<'e>(
     .bind(now)
     .bind(ttl)
     .bind(max_life)
-    .bind(id)
+    .bind(id.as_str())
     .fetch_optional(db)
     .await?;
-    row.map(|r| Ok((r.try_get("user_id")?, r.try_get("expires_at")?))).transpose()
+    row.map(|r| Ok((UserId::from_trusted(r.try_get::<String, _>("user_id")?), r.try_get("expires_at")?))).transpose()
 }
 
 /// What revoking one session did.
@@ -125,22 +127,22 @@ pub enum Revocation {
 #[tracing::instrument(skip_all, fields(session_id = %id))]
 pub async fn revoke<'e, E: AnyExecutor<'e> + Copy>(
     db: E,
-    id: &str,
-    user_id: &str,
+    id: &SessionId,
+    user_id: &UserId,
     now: i64,
 ) -> Result<Revocation, sqlx::Error> {
     let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
         .bind(now)
-        .bind(id)
-        .bind(user_id)
+        .bind(id.as_str())
+        .bind(user_id.as_str())
         .execute(db)
         .await?;
     if done.rows_affected() > 0 {
         return Ok(Revocation::Revoked);
     }
     let exists = sqlx::query("SELECT 1 AS one FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
+        .bind(id.as_str())
+        .bind(user_id.as_str())
         .fetch_optional(db)
         .await?;
     Ok(if exists.is_some() { Revocation::AlreadyRevoked } else { Revocation::NotFound })
@@ -150,19 +152,19 @@ pub async fn revoke<'e, E: AnyExecutor<'e> + Copy>(
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn revoke_others<'e>(
     db: impl AnyExecutor<'e>,
-    user_id: &str,
-    keep: &str,
+    user_id: &UserId,
+    keep: &SessionId,
     now: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<SessionId>, sqlx::Error> {
     let rows = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id",
     )
     .bind(now)
-    .bind(user_id)
-    .bind(keep)
+    .bind(user_id.as_str())
+    .bind(keep.as_str())
     .fetch_all(db)
     .await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
+    session_ids(&rows)
 }
 
 /// Revoke the user's oldest live sessions beyond the newest `keep_others` besides `newest`;
@@ -170,11 +172,11 @@ pub async fn revoke_others<'e>(
 /// user trim one after the other.
 pub async fn revoke_beyond<'e>(
     db: impl AnyExecutor<'e>,
-    user_id: &str,
-    newest: &str,
+    user_id: &UserId,
+    newest: &SessionId,
     keep_others: i64,
     now: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<SessionId>, sqlx::Error> {
     let rows = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 \
          WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL AND expires_at > $1 AND id NOT IN ( \
@@ -183,31 +185,35 @@ pub async fn revoke_beyond<'e>(
          RETURNING id",
     )
     .bind(now)
-    .bind(user_id)
-    .bind(newest)
+    .bind(user_id.as_str())
+    .bind(newest.as_str())
     .bind(keep_others)
     .fetch_all(db)
     .await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
+    session_ids(&rows)
 }
 
 /// Sessions revoked at or after `since`: what other instances may have revoked.
-pub async fn revoked_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn revoked_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<SessionId>, sqlx::Error> {
     let rows = sqlx::query("SELECT id FROM sessions WHERE revoked_at >= $1").bind(since).fetch_all(db).await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
+    session_ids(&rows)
+}
+
+fn session_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<SessionId>, sqlx::Error> {
+    rows.iter().map(|r| r.try_get::<String, _>("id").map(SessionId::from_trusted)).collect()
 }
 
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
 pub async fn insert_refresh<'e>(
     db: impl AnyExecutor<'e>,
     token_hash: &str,
-    session_id: &str,
+    session_id: &SessionId,
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash)
-        .bind(session_id)
+        .bind(session_id.as_str())
         .bind(now)
         .bind(expires_at)
         .execute(db)
@@ -224,7 +230,7 @@ pub async fn spend_refresh<'e>(
     successor_hash: &str,
     sealed_successor: Option<&str>,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<SessionId>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $3, sealed_successor = $4 \
          WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id",
@@ -235,13 +241,13 @@ pub async fn spend_refresh<'e>(
     .bind(sealed_successor)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get("session_id")).transpose()
+    row.map(|r| r.try_get::<String, _>("session_id").map(SessionId::from_trusted)).transpose()
 }
 
 /// A refresh token spent before.
 #[derive(Debug, Clone)]
 pub struct SpentRefresh {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub spent_at: i64,
     pub successor_hash: Option<String>,
     pub sealed_successor: Option<String>,
@@ -267,7 +273,7 @@ pub async fn find_spent_refresh<'e>(
         let found: Option<String> = r.try_get("successor_found")?;
         let successor_spent: Option<i64> = r.try_get("successor_spent_at")?;
         Ok(SpentRefresh {
-            session_id: r.try_get("session_id")?,
+            session_id: SessionId::from_trusted(r.try_get::<String, _>("session_id")?),
             spent_at: r.try_get("spent_at")?,
             successor_hash: r.try_get("successor_hash")?,
             sealed_successor: r.try_get("sealed_successor")?,
@@ -278,9 +284,10 @@ pub async fn find_spent_refresh<'e>(
 }
 
 /// The user id of a session, if any.
-pub async fn user_of<'e>(db: impl AnyExecutor<'e>, session_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id).fetch_optional(db).await?;
-    row.map(|r| r.try_get("user_id")).transpose()
+pub async fn user_of<'e>(db: impl AnyExecutor<'e>, session_id: &SessionId) -> Result<Option<UserId>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id.as_str()).fetch_optional(db).await?;
+    row.map(|r| r.try_get::<String, _>("user_id").map(UserId::from_trusted)).transpose()
 }
 
 /// Delete what can no longer matter: sessions past their expiry (no token of theirs can

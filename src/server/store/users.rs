@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyExecutor, Row};
 
 use crate::dto::{Role, User};
+use crate::ids::{Email, SessionId, UserId};
 use crate::time::rfc3339;
 
 /// A user as stored, with the password hash that must never leave the server.
@@ -24,8 +25,8 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(UserRecord {
         user: User {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
+            id: UserId::from_trusted(row.try_get::<String, _>("id")?),
+            email: Email::from_trusted(row.try_get::<String, _>("email")?),
             name: row.try_get("name")?,
             role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("role {role:?}").into()))?,
             created_at: rfc3339(row.try_get("created_at")?),
@@ -38,16 +39,16 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
-    id: &str,
-    email: &str,
+    id: &UserId,
+    email: &Email,
     name: Option<&str>,
     password_hash: &str,
     role: Role,
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(id)
-        .bind(email)
+        .bind(id.as_str())
+        .bind(email.as_str())
         .bind(name)
         .bind(password_hash)
         .bind(role.as_str())
@@ -58,9 +59,9 @@ pub async fn insert<'e>(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_by_email<'e>(db: impl AnyExecutor<'e>, email: &str) -> Result<Option<UserRecord>, sqlx::Error> {
+pub async fn find_by_email<'e>(db: impl AnyExecutor<'e>, email: &Email) -> Result<Option<UserRecord>, sqlx::Error> {
     sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email = $1"))
-        .bind(email)
+        .bind(email.as_str())
         .fetch_optional(db)
         .await?
         .as_ref()
@@ -69,9 +70,9 @@ pub async fn find_by_email<'e>(db: impl AnyExecutor<'e>, email: &str) -> Result<
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
-pub async fn find_by_id<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<Option<UserRecord>, sqlx::Error> {
+pub async fn find_by_id<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<Option<UserRecord>, sqlx::Error> {
     sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(db)
         .await?
         .as_ref()
@@ -114,8 +115,8 @@ pub async fn page<'e>(
 
 /// Take the user's row lock until the transaction ends (portable `SELECT … FOR UPDATE`):
 /// what one sign-in decides about a user's sessions, the next one sees.
-pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET role = role WHERE id = $1").bind(id).execute(db).await?;
+pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET role = role WHERE id = $1").bind(id.as_str()).execute(db).await?;
     Ok(())
 }
 
@@ -124,10 +125,10 @@ pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &str) -> Result<(), sqlx::Er
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn swap_password_hash<'e>(
     db: impl AnyExecutor<'e>,
-    id: &str,
+    id: &UserId,
     expected: &str,
     password_hash: &str,
-    sid: &str,
+    sid: &SessionId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -136,9 +137,9 @@ pub async fn swap_password_hash<'e>(
          AND sessions.revoked_at IS NULL AND sessions.expires_at > $5)",
     )
     .bind(password_hash)
-    .bind(id)
+    .bind(id.as_str())
     .bind(expected)
-    .bind(sid)
+    .bind(sid.as_str())
     .bind(now)
     .execute(db)
     .await?;
@@ -148,12 +149,12 @@ pub async fn swap_password_hash<'e>(
 /// Set the role of the account with this (normalised) email; the user, or `None`.
 pub async fn set_role_by_email<'e>(
     db: impl AnyExecutor<'e>,
-    email: &str,
+    email: &Email,
     role: Role,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query(concat!("UPDATE users SET role = $1 WHERE email = $2 RETURNING ", columns!()))
         .bind(role.as_str())
-        .bind(email)
+        .bind(email.as_str())
         .fetch_optional(db)
         .await?
         .as_ref()

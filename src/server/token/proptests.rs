@@ -25,7 +25,7 @@ fn fixture() -> &'static Fixture {
         let key = KeyMaterial::generate().unwrap();
         let private = ed25519_dalek::SigningKey::from_pkcs8_pem(&key.private_pem).unwrap();
         let kid = key.kid.clone();
-        Fixture { ring: KeyRing::new(key, vec![]), kid, private, now: crate::time::now() }
+        Fixture { ring: KeyRing::new(key, vec![]), kid: kid.to_string(), private, now: crate::time::now() }
     })
 }
 

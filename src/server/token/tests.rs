@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::dto::Role;
+use crate::ids::{Email, SessionId, UserId};
 use crate::keys::{KeyMaterial, KeyRing};
 use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -24,7 +25,7 @@ fn fixture() -> Fixture {
     let key = KeyMaterial::generate().unwrap();
     let private = ed25519_dalek::SigningKey::from_pkcs8_pem(&key.private_pem).unwrap();
     let (kid, public_x) = (key.kid.clone(), key.x.clone());
-    Fixture { ring: KeyRing::new(key, vec![]), kid, private, public_x }
+    Fixture { ring: KeyRing::new(key, vec![]), kid: kid.to_string(), private, public_x }
 }
 
 fn claims() -> Value {
@@ -78,13 +79,13 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
     let claims = Claims {
         iss: "http://issuer.test".into(),
         aud: "tokenflow".into(),
-        sub: "user-1".into(),
+        sub: UserId::from_trusted("user-1"),
         exp: now + 900,
         nbf: now,
         iat: now,
         jti: "j".into(),
-        sid: "s".into(),
-        email: "a@b.co".into(),
+        sid: SessionId::from_trusted("s"),
+        email: Email::from_trusted("a@b.co"),
         role: Role::Admin,
     };
     let token = issue(&claims, f.ring.signing_key()).unwrap();
