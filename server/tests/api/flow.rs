@@ -7,17 +7,20 @@ use crate::both_backends;
 use crate::helpers::*;
 
 both_backends!(
-    signup_me_refresh_reuse_logout,
+    signing_up_answers_a_token_response_that_is_never_cached,
+    a_token_is_verified_once_then_answered_from_the_cache,
+    refreshing_spends_the_token_and_rotates_the_pair,
+    a_spent_refresh_token_reused_after_its_successor_revokes_the_session,
+    logging_out_ends_the_sessions_access_and_refresh_tokens,
     login_answers_the_same_for_unknown_email_and_wrong_password,
     unauthenticated_is_401_and_wrong_role_is_403,
     sessions_can_be_listed_and_revoked_one_by_one,
     password_change_revokes_every_other_session,
 );
 
-async fn signup_me_refresh_reuse_logout(backend: Backend) {
+async fn signing_up_answers_a_token_response_that_is_never_cached(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[])).await;
-
     let response = app
         .post_json("/api/auth/signup", &json!({"email": "  Ada@Example.COM ", "password": PASSWORD, "name": "Ada"}))
         .await;
@@ -31,17 +34,31 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
     assert_eq!(body["user"]["email"], "ada@example.com", "trimmed and lowercased");
     assert_eq!(body["user"]["name"], "Ada");
     assert_eq!(body["user"]["role"], "user");
-    let first = Tokens::from(body);
+    let pool = db.pool().await;
+    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users").fetch_one(&pool).await.unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    app.stop().await;
+}
 
-    let me = app.get_with("/api/me", &first.access).await;
+async fn a_token_is_verified_once_then_answered_from_the_cache(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let ada = app.user("ada@example.com").await;
+    let me = ada.get("/api/me").await;
     assert_eq!(me.status(), StatusCode::OK);
     let timing = me.headers()["server-timing"].to_str().unwrap().to_string();
     assert!(timing.starts_with("jwt;dur=") && timing.contains("Ed25519 signature verified"), "{timing}");
-    let again = app.get_with("/api/me", &first.access).await;
+    assert_eq!(me.json::<Value>().await.unwrap(), ada.tokens.as_ref().unwrap().user);
+    let again = ada.get("/api/me").await;
     let timing = again.headers()["server-timing"].to_str().unwrap().to_string();
     assert!(timing.contains("verified-token cache hit"), "a repeated token skips the signature: {timing}");
-    assert_eq!(me.json::<Value>().await.unwrap(), first.user);
+    app.stop().await;
+}
 
+async fn refreshing_spends_the_token_and_rotates_the_pair(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let first = app.signed_up("ada@example.com").await;
     let refreshed = app.refresh(&first.refresh).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     assert_eq!(refreshed.headers()["cache-control"], "no-store");
@@ -49,36 +66,44 @@ async fn signup_me_refresh_reuse_logout(backend: Backend) {
     let second = Tokens::from(refreshed.json::<Value>().await.unwrap());
     assert_ne!(second.refresh, first.refresh, "rotated");
     assert_eq!(app.get_with("/api/me", &second.access).await.status(), StatusCode::OK);
+    let pool = db.pool().await;
+    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1")
+        .bind(&second.refresh)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "refresh tokens are stored hashed, never as issued");
+    app.stop().await;
+}
 
-    // Once its successor is used, the spent token is reuse: refused, and the whole session
-    // dies with it (before that, a retry within the grace answers the same successor).
+async fn a_spent_refresh_token_reused_after_its_successor_revokes_the_session(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let first = app.signed_up("ada@example.com").await;
+    let second = Tokens::from(app.refresh(&first.refresh).await.json::<Value>().await.unwrap());
+    // Within the grace a retry would get the same successor; once the successor is used, the
+    // spent token is reuse, and the whole session dies with it.
     let third = Tokens::from(app.refresh(&second.refresh).await.json::<Value>().await.unwrap());
     expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
     let message =
         expect_error(app.get_with("/api/me", &third.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_eq!(message, "session revoked");
     expect_error(app.refresh(&third.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    app.stop().await;
+}
 
-    // A fresh login, then logout ends that session's access and refresh tokens.
-    let login = app.login("ada@example.com", PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::OK);
-    let third = Tokens::from(login.json::<Value>().await.unwrap());
-    assert_eq!(app.logout(&third.access).await.status(), StatusCode::NO_CONTENT);
-    expect_error(app.get_with("/api/me", &third.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    expect_error(app.refresh(&third.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-
+async fn logging_out_ends_the_sessions_access_and_refresh_tokens(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let ada = app.user("ada@example.com").await;
+    let tokens = ada.tokens.clone().unwrap();
+    assert_eq!(ada.post_json("/api/auth/logout", &json!({})).await.status(), StatusCode::NO_CONTENT);
+    expect_error(ada.get("/api/me").await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    expect_error(app.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
     let pool = db.pool().await;
     let (live,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL").fetch_one(&pool).await.unwrap();
-    assert_eq!(live, 0, "both sessions revoked in the database");
-    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1")
-        .bind(&third.refresh)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored, 0, "refresh tokens are stored hashed, never as issued");
-    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users").fetch_one(&pool).await.unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert_eq!(live, 0, "revoked in the database");
     app.stop().await;
 }
 

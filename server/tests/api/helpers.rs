@@ -234,6 +234,81 @@ impl TestApp {
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Someone calling the API, as the tests' actors: anonymous, or carrying a bearer token.
+pub struct Actor<'a> {
+    app: &'a TestApp,
+    pub tokens: Option<Tokens>,
+}
+
+impl<'a> Actor<'a> {
+    fn with_bearer(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.tokens {
+            Some(tokens) => request.bearer_auth(&tokens.access),
+            None => request,
+        }
+    }
+
+    /// The access token (panics for the anonymous actor: a test bug).
+    pub fn access(&self) -> &str {
+        &self.tokens.as_ref().expect("an actor with a token").access
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.with_bearer(self.app.client.get(self.app.url(path))).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.with_bearer(self.app.client.delete(self.app.url(path))).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.with_bearer(self.app.client.post(self.app.url(path)).json(body)).send().await.unwrap()
+    }
+
+    /// A server function, with this actor's token.
+    pub async fn call_fn(&self, name: &str, form: &str) -> Response {
+        self.app.call_fn(name, self.tokens.as_ref().map(|t| t.access.as_str()), form).await
+    }
+}
+
+impl TestApp {
+    /// Nobody in particular: no token.
+    pub fn anon(&self) -> Actor<'_> {
+        Actor { app: self, tokens: None }
+    }
+
+    /// A new account with role `user`, signed in.
+    pub async fn user(&self, email: &str) -> Actor<'_> {
+        Actor { app: self, tokens: Some(self.signed_up(email).await) }
+    }
+
+    /// A new account made admin by the operator (`tokenflow users promote`), signed in again so
+    /// its token carries the role.
+    pub async fn admin(&self, db_url: &str, email: &str) -> Actor<'_> {
+        self.signed_up(email).await;
+        users_cli(db_url, &["promote", email]);
+        self.logged_in(email).await
+    }
+
+    /// An existing account (password [`PASSWORD`]), signed in.
+    pub async fn logged_in(&self, email: &str) -> Actor<'_> {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        Actor { app: self, tokens: Some(Tokens::from(response.json::<Value>().await.unwrap())) }
+    }
+
+    /// The published keys.
+    pub async fn jwks(&self) -> Value {
+        self.client.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// Assert a whole error answer: status and the exact body, pinned.
+pub async fn expect_body(response: Response, status: StatusCode, body: Value) {
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(response.json::<Value>().await.unwrap(), body);
+}
+
 /// `tokenflow keys rotate` against a database, as an operator runs it; returns the new kid.
 pub fn rotate_keys_cli(db_url: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenflow"))

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod crash;
+mod errors;
 mod flow;
 mod forged;
 mod instances;

@@ -53,85 +53,58 @@ async fn another_users_session_id_is_404_and_revokes_nothing_on_any_instance(bac
     other.stop().await;
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Actor {
-    Anonymous,
-    User,
-    Admin,
-}
-
 async fn every_endpoint_answers_each_actor_as_the_contract_says(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
-    let user = app.signed_up("user@example.com").await;
-    let victim = app.signed_up("victim@example.com").await;
-    app.signed_up("boss@example.com").await;
-    users_cli(&db.url, &["promote", "boss@example.com"]);
-    let admin = Tokens::from(app.login("boss@example.com", PASSWORD).await.json::<Value>().await.unwrap());
-    let (victim_sid, unknown_sid) = (victim.sid(), "00000000-0000-4000-8000-000000000000".to_string());
-
-    for actor in [Actor::Anonymous, Actor::User, Actor::Admin] {
-        let token = match actor {
-            Actor::Anonymous => None,
-            Actor::User => Some(user.access.as_str()),
-            Actor::Admin => Some(admin.access.as_str()),
+    let victim = app.user("victim@example.com").await;
+    let (victim_sid, unknown_sid) = (victim.tokens.as_ref().unwrap().sid(), "00000000-0000-4000-8000-000000000000");
+    let actors = [
+        ("anon", app.anon()),
+        ("user", app.user("user@example.com").await),
+        ("admin", app.admin(&db.url, "boss@example.com").await),
+    ];
+    for (name, actor) in &actors {
+        let signed_in = |ok: StatusCode| if actor.tokens.is_some() { ok } else { StatusCode::UNAUTHORIZED };
+        let admin_only = match *name {
+            "anon" => StatusCode::UNAUTHORIZED,
+            "user" => StatusCode::FORBIDDEN,
+            _ => StatusCode::OK,
         };
-        let authenticated = |ok: StatusCode| if token.is_some() { ok } else { StatusCode::UNAUTHORIZED };
-        let admin_only = match actor {
-            Actor::Anonymous => StatusCode::UNAUTHORIZED,
-            Actor::User => StatusCode::FORBIDDEN,
-            Actor::Admin => StatusCode::OK,
-        };
-        let get = |path: &'static str| {
-            let mut request = app.client.get(app.url(path));
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            request.send()
-        };
-        let delete = |path: String| {
-            let mut request = app.client.delete(app.url(&path));
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            request.send()
-        };
-        let cases: Vec<(String, StatusCode, StatusCode)> = vec![
-            ("GET /api/me".into(), get("/api/me").await.unwrap().status(), authenticated(StatusCode::OK)),
-            ("GET /api/sessions".into(), get("/api/sessions").await.unwrap().status(), authenticated(StatusCode::OK)),
-            ("GET /api/admin/users".into(), get("/api/admin/users").await.unwrap().status(), admin_only),
+        let wrong_password = "current_password=wrong-guess&new_password=another-secret-1";
+        let cases = [
+            ("GET /api/me", actor.get("/api/me").await.status(), signed_in(StatusCode::OK)),
+            ("GET /api/sessions", actor.get("/api/sessions").await.status(), signed_in(StatusCode::OK)),
+            ("GET /api/admin/users", actor.get("/api/admin/users").await.status(), admin_only),
             (
-                "DELETE another's session".into(),
-                delete(format!("/api/sessions/{victim_sid}")).await.unwrap().status(),
-                authenticated(StatusCode::NOT_FOUND),
+                "DELETE another's session",
+                actor.delete(&format!("/api/sessions/{victim_sid}")).await.status(),
+                signed_in(StatusCode::NOT_FOUND),
             ),
             (
-                "DELETE unknown session".into(),
-                delete(format!("/api/sessions/{unknown_sid}")).await.unwrap().status(),
-                authenticated(StatusCode::NOT_FOUND),
+                "DELETE an unknown session",
+                actor.delete(&format!("/api/sessions/{unknown_sid}")).await.status(),
+                signed_in(StatusCode::NOT_FOUND),
             ),
-            ("fn whoami".into(), app.call_fn("whoami", token, "").await.status(), authenticated(StatusCode::OK)),
-            ("fn sessions".into(), app.call_fn("sessions", token, "").await.status(), authenticated(StatusCode::OK)),
-            ("fn admin_users".into(), app.call_fn("admin_users", token, "").await.status(), admin_only),
+            ("fn whoami", actor.call_fn("whoami", "").await.status(), signed_in(StatusCode::OK)),
+            ("fn sessions", actor.call_fn("sessions", "").await.status(), signed_in(StatusCode::OK)),
+            ("fn admin_users", actor.call_fn("admin_users", "").await.status(), admin_only),
             (
-                "fn revoke_session of another".into(),
-                app.call_fn("revoke_session", token, &format!("id={victim_sid}")).await.status(),
-                authenticated(StatusCode::NOT_FOUND),
+                "fn revoke_session of another",
+                actor.call_fn("revoke_session", &format!("id={victim_sid}")).await.status(),
+                signed_in(StatusCode::NOT_FOUND),
             ),
             (
-                "fn change_password with a wrong current one".into(),
-                app.call_fn("change_password", token, "current_password=wrong-guess&new_password=another-secret-1")
-                    .await
-                    .status(),
-                authenticated(StatusCode::UNAUTHORIZED),
+                "fn change_password with a wrong current one",
+                actor.call_fn("change_password", wrong_password).await.status(),
+                signed_in(StatusCode::UNAUTHORIZED),
             ),
         ];
         for (what, got, want) in cases {
-            assert_eq!(got, want, "{what} as {actor:?}");
+            assert_eq!(got, want, "{what} as {name}");
         }
     }
     // Nothing any of them did touched the victim.
-    assert_eq!(app.get_with("/api/me", &victim.access).await.status(), StatusCode::OK);
+    assert_eq!(victim.get("/api/me").await.status(), StatusCode::OK);
     assert_eq!(app.login("victim@example.com", PASSWORD).await.status(), StatusCode::OK);
     app.stop().await;
 }
