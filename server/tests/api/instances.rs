@@ -65,3 +65,39 @@ async fn on_postgres_a_logout_reaches_other_instances_by_notify() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The LISTEN connection dies (a restart of PostgreSQL, a proxy's idle cut): the listener
+/// reconnects by itself, and logouts keep arriving by NOTIFY, with the poll slowed to a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_revocation_listener_reconnects_after_losing_its_connection() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let slow_poll = || {
+        let mut config = test_config(&db.url, &[]);
+        config.auth.revocation_poll = Duration::from_secs(60);
+        config
+    };
+    let (a, b) = tokio::join!(TestApp::start(slow_poll()), TestApp::start(slow_poll()));
+    let tokens = a.signed_up("reconnect@example.com").await;
+    assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK);
+
+    let pool = db.pool().await;
+    let listening =
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'";
+    eventually(5, "both instances LISTEN", async || count(&pool, listening).await >= 2).await;
+    let killed = count(
+        &pool,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .await;
+    assert!(killed >= 2, "terminated {killed} listener connections");
+    eventually(5, "the listeners are back", async || count(&pool, listening).await >= 2).await;
+
+    assert_eq!(a.logout(&tokens.access).await.status(), StatusCode::NO_CONTENT);
+    eventually(2, "B refuses the logged-out token", async || {
+        b.get_with("/api/me", &tokens.access).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -124,11 +124,10 @@ pub(super) async fn listen_for_revocations(inner: Weak<Inner>) {
                     let sids: Vec<SessionId> = notification.payload().split(',').filter_map(SessionId::parse).collect();
                     inner.sessions.mark_revoked(&sids);
                 }
-                // The connection dropped: the poll covers the gap; reconnect.
-                Ok(None) => {
-                    tracing::warn!("revocation listener lost its connection; reconnecting");
-                    break;
-                }
+                // The connection dropped and sqlx has already reconnected and listens again
+                // (what was announced meanwhile, the poll catches): keep going.
+                Ok(None) => tracing::warn!("revocation listener lost its connection; reconnected"),
+                // Reconnecting failed: back off, then start over.
                 Err(e) => {
                     tracing::warn!(error = %e, "revocation listener failed; reconnecting");
                     break;
