@@ -65,7 +65,7 @@ TOOLS_VENV="$ROOT/target/tools-venv"
 ensure_schemathesis() {
     if [ "$("$TOOLS_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
         say "installing schemathesis $SCHEMATHESIS_VERSION (PyPI, into target/tools-venv)"
-        python3 -m venv "$TOOLS_VENV"
+        python3 -m venv "$TOOLS_VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$TOOLS_VENV"; }
         "$TOOLS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
     fi
 }
