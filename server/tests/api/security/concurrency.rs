@@ -12,6 +12,7 @@ both_backends!(
     a_client_over_its_limit_is_refused_without_a_database_write,
     password_changes_through_server_functions_count_toward_the_client_limit,
     password_changes_are_limited_per_user,
+    a_parallel_burst_of_password_changes_is_held_to_the_per_user_limit,
     parallel_password_changes_commit_exactly_once,
     a_burst_of_sign_ins_leaves_at_most_the_session_cap,
 );
@@ -96,6 +97,24 @@ async fn password_changes_are_limited_per_user(backend: Backend) {
     let third = app.change_password(&tokens.access, passwords[2], passwords[3]).await;
     expect_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(app.login("changer@example.com", passwords[2]).await.status(), StatusCode::OK, "nothing changed");
+    app.stop().await;
+}
+
+async fn a_parallel_burst_of_password_changes_is_held_to_the_per_user_limit(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0"), ("AUTH_LOGIN_MAX_FAILURES", "0")]);
+    config.auth.password_changes_per_hour = 2;
+    let app = TestApp::start(config).await;
+    let tokens = app.signed_up("burst@example.com").await;
+    let changes = (0..8).map(|i| {
+        let (app, token) = (&app, tokens.access.clone());
+        async move { app.change_password(&token, "a wrong guess", &format!("new-secret-{i}")).await.status() }
+    });
+    let statuses = join_all(changes).await;
+    let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    // Counted before any hash: at most 2 of the 8 reach the (wrong) password check.
+    assert_eq!(limited, 6, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
     app.stop().await;
 }
 
