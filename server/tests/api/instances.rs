@@ -44,17 +44,23 @@ async fn a_logout_on_one_instance_is_refused_by_the_other_within_two_seconds(bac
     b.stop().await;
 }
 
-/// With the poll slowed to a minute, only PostgreSQL's NOTIFY can carry a logout to the other
-/// instance within 2 s.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_postgres_a_logout_reaches_other_instances_by_notify() {
-    let db = TestDb::new(Backend::Postgres).await;
+/// Two instances sharing `db` whose revocation poll is slowed to a minute: within a test, only
+/// NOTIFY can carry a revocation from one to the other.
+async fn two_instances_polling_once_a_minute(db: &TestDb) -> (TestApp, TestApp) {
     let slow_poll = || {
         let mut config = test_config(&db.url, &[]);
         config.auth.revocation_poll = Duration::from_secs(60);
         config
     };
-    let (a, b) = tokio::join!(TestApp::start(slow_poll()), TestApp::start(slow_poll()));
+    tokio::join!(TestApp::start(slow_poll()), TestApp::start(slow_poll()))
+}
+
+/// With the poll slowed to a minute, only PostgreSQL's NOTIFY can carry a logout to the other
+/// instance within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_logout_reaches_other_instances_by_notify() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, b) = two_instances_polling_once_a_minute(&db).await;
     let tokens = a.signed_up("notify@example.com").await;
     assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK);
     assert_eq!(a.logout(&tokens.access).await.status(), StatusCode::NO_CONTENT);
@@ -71,12 +77,7 @@ async fn on_postgres_a_logout_reaches_other_instances_by_notify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_the_revocation_listener_reconnects_after_losing_its_connection() {
     let db = TestDb::new(Backend::Postgres).await;
-    let slow_poll = || {
-        let mut config = test_config(&db.url, &[]);
-        config.auth.revocation_poll = Duration::from_secs(60);
-        config
-    };
-    let (a, b) = tokio::join!(TestApp::start(slow_poll()), TestApp::start(slow_poll()));
+    let (a, b) = two_instances_polling_once_a_minute(&db).await;
     let tokens = a.signed_up("reconnect@example.com").await;
     assert_eq!(b.get_with("/api/me", &tokens.access).await.status(), StatusCode::OK);
 
