@@ -21,11 +21,16 @@ impl FromServerFnError for ApiFailure {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: value.to_string(), retry_after: None }
+        ApiFailure::request_failed(value.to_string())
     }
 }
 
 impl ApiFailure {
+    /// The browser could not reach the server, or could not read its answer.
+    pub fn request_failed(message: impl Into<String>) -> ApiFailure {
+        ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: message.into(), retry_after: None }
+    }
+
     /// "Who are you?": the token is missing, bad, expired or revoked.
     pub fn is_unauthorized(&self) -> bool {
         self.status == 401 && self.error == ErrorCode::InvalidToken
@@ -49,12 +54,5 @@ impl ApiFailure {
             ErrorCode::RequestFailed => "The server could not be reached. Check your connection.".into(),
             _ => self.message.clone(),
         }
-    }
-}
-
-impl ApiFailure {
-    /// The browser could not reach the server, or could not read its answer.
-    pub fn request_failed(message: impl Into<String>) -> ApiFailure {
-        ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: message.into(), retry_after: None }
     }
 }

@@ -158,7 +158,7 @@ where
 }
 
 /// The database file of a SQLite URL, if it names one.
-pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
