@@ -61,12 +61,18 @@ lint() {
 
 SCHEMATHESIS_VERSION=4.32.5
 TOOLS_VENV="$ROOT/target/tools-venv"
+AIOSMTPD_VERSION=1.4.6
 
 ensure_schemathesis() {
     if [ "$("$TOOLS_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
         say "installing schemathesis $SCHEMATHESIS_VERSION (PyPI, into target/tools-venv)"
         python3 -m venv "$TOOLS_VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$TOOLS_VENV"; }
         "$TOOLS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+    # A real SMTP server for the mail tests.
+    if ! "$TOOLS_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+        say "installing aiosmtpd $AIOSMTPD_VERSION (PyPI, into target/tools-venv)"
+        "$TOOLS_VENV/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
     fi
 }
 

@@ -24,5 +24,7 @@ pub struct Claims {
     pub jti: String,
     pub sid: SessionId,
     pub email: Email,
+    /// The mailbox is proven (a verification or reset link was used).
+    pub email_verified: bool,
     pub role: Role,
 }

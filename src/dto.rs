@@ -36,6 +36,12 @@ pub struct User {
     pub email: Email,
     pub name: Option<String>,
     pub role: Role,
+    /// The mailbox is proven (a verification link or a password reset was used).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// An admin disabled the account: it cannot sign in or refresh.
+    #[serde(default)]
+    pub disabled: bool,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -84,7 +90,35 @@ macro_rules! redacted_debug {
         }
     };
 }
+/// `POST /api/auth/email/verify`.
+#[derive(Clone, Deserialize)]
+pub struct LinkRequest {
+    pub token: String,
+}
+
+/// `POST /api/auth/password/forgot`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForgotRequest {
+    pub email: String,
+}
+
+/// `POST /api/auth/password/reset`.
+#[derive(Clone, Deserialize)]
+pub struct ResetRequest {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// `DELETE /api/me`.
+#[derive(Clone, Deserialize)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}
+
 redacted_debug!(SignupRequest { email, name });
+redacted_debug!(LinkRequest {});
+redacted_debug!(ResetRequest {});
+redacted_debug!(DeleteAccountRequest {});
 redacted_debug!(LoginRequest { email });
 redacted_debug!(RefreshRequest {});
 redacted_debug!(PasswordChangeRequest {});
@@ -134,6 +168,177 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
+/// `PATCH /api/admin/users/{id}`: what to change; an absent (or null) field stays as it is.
+/// Only a JSON object with these members is one (serde's derive would also take an array).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for UserPatch {
+    type Error = String;
+
+    fn try_from(mut object: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let role = object.remove("role").map(serde_json::from_value::<Option<Role>>).transpose();
+        let role = role.map_err(|_| "role must be \"user\" or \"admin\"".to_string())?.flatten();
+        let disabled = object.remove("disabled").map(serde_json::from_value::<Option<bool>>).transpose();
+        let disabled = disabled.map_err(|_| "disabled must be true or false".to_string())?.flatten();
+        match object.keys().next() {
+            Some(unknown) => Err(format!("unknown field {unknown:?}: role and disabled may change")),
+            None => Ok(UserPatch { role, disabled }),
+        }
+    }
+}
+
+/// A `202 Accepted` whose outcome the client is not told (so nothing can be enumerated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub message: String,
+}
+
+/// What the audit log records. Serialised snake_case, as in API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Signup,
+    Login,
+    LoginFailed,
+    LoginThrottled,
+    RefreshReuse,
+    Logout,
+    SessionRevoked,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    RoleChanged,
+    AccountDisabled,
+    AccountEnabled,
+    SessionsRevokedByAdmin,
+    AccountDeleted,
+    /// The operator withdrew a signing key (`tokenflow keys retire`); no account's.
+    KeyRetired,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 17] = [
+        EventType::Signup,
+        EventType::Login,
+        EventType::LoginFailed,
+        EventType::LoginThrottled,
+        EventType::RefreshReuse,
+        EventType::Logout,
+        EventType::SessionRevoked,
+        EventType::PasswordChanged,
+        EventType::PasswordResetRequested,
+        EventType::PasswordReset,
+        EventType::EmailVerified,
+        EventType::RoleChanged,
+        EventType::AccountDisabled,
+        EventType::AccountEnabled,
+        EventType::SessionsRevokedByAdmin,
+        EventType::AccountDeleted,
+        EventType::KeyRetired,
+    ];
+
+    /// The type as it is written on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Signup => "signup",
+            EventType::Login => "login",
+            EventType::LoginFailed => "login_failed",
+            EventType::LoginThrottled => "login_throttled",
+            EventType::RefreshReuse => "refresh_reuse",
+            EventType::Logout => "logout",
+            EventType::SessionRevoked => "session_revoked",
+            EventType::PasswordChanged => "password_changed",
+            EventType::PasswordResetRequested => "password_reset_requested",
+            EventType::PasswordReset => "password_reset",
+            EventType::EmailVerified => "email_verified",
+            EventType::RoleChanged => "role_changed",
+            EventType::AccountDisabled => "account_disabled",
+            EventType::AccountEnabled => "account_enabled",
+            EventType::SessionsRevokedByAdmin => "sessions_revoked_by_admin",
+            EventType::AccountDeleted => "account_deleted",
+            EventType::KeyRetired => "key_retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Shown to the account's owner (`account_deleted` and key events are for admins only).
+    pub fn visible_to_owner(self) -> bool {
+        !matches!(self, EventType::AccountDeleted | EventType::KeyRetired)
+    }
+}
+
+/// One audit event. `user_id` and `actor_id` appear in the admin's view only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventList {
+    pub events: Vec<AuditEvent>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// The query of `GET /api/me/activity` and `GET /api/admin/audit` (the filters: admins only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventQuery {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A mail in the built-in outbox (`GET /api/outbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outbox {
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// The query of `GET /api/outbox`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OutboxQuery {
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
 /// The contract's `error` codes: one enum for the server's JSON errors, the server functions
 /// and the browser, so a typo in a code does not compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +348,8 @@ pub enum ErrorCode {
     MalformedRequest,
     /// 400 (two `Authorization` headers) or 422 (a field missing, of the wrong type, out of range).
     InvalidRequest,
+    /// 400: a verification or reset link that is unknown, used or expired.
+    InvalidLink,
     /// 401: wrong email or password (the same for an unknown email).
     InvalidCredentials,
     /// 401: no token, or a bad, expired or revoked one.
@@ -153,6 +360,8 @@ pub enum ErrorCode {
     InsufficientRole,
     /// 403: a server function called from another site.
     CrossSite,
+    /// 403: the right password for an account an admin disabled.
+    AccountDisabled,
     /// 404.
     NotFound,
     /// 405.
@@ -163,6 +372,8 @@ pub enum ErrorCode {
     EmailTaken,
     /// 409: a password change that lost a race.
     Conflict,
+    /// 409: the change would leave no enabled admin.
+    LastAdmin,
     /// 413: a body over 16 KiB.
     PayloadTooLarge,
     /// 415: a body that is not JSON.
@@ -190,6 +401,9 @@ impl ErrorCode {
         match self {
             ErrorCode::MalformedRequest => "malformed_request",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidLink => "invalid_link",
+            ErrorCode::AccountDisabled => "account_disabled",
+            ErrorCode::LastAdmin => "last_admin",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InvalidGrant => "invalid_grant",

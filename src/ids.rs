@@ -60,6 +60,11 @@ impl UserId {
     pub fn generate() -> UserId {
         UserId(uuid::Uuid::new_v4().to_string())
     }
+
+    /// A user id from outside (a URL, a query); `None` unless it is a UUID.
+    pub fn parse(text: &str) -> Option<UserId> {
+        uuid::Uuid::parse_str(text).ok().map(|id| UserId(id.hyphenated().to_string()))
+    }
 }
 
 #[cfg(feature = "server")]

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenflow::claims::Claims;
-use tokenflow::dto::{SessionList, TokenResponse, User, UserList};
+use tokenflow::dto::{Accepted, EventList, Outbox, Role, SessionList, TokenResponse, User, UserList};
 use tokenflow::ids::Kid;
 
 pub use crate::error::ApiFailure;
@@ -25,7 +25,7 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::SignupRequest { email, password, name };
-    let timed = call.auth.signup(req, call.user_agent(), admitted).await.map_err(ssr::fail)?;
+    let timed = call.auth.signup(req, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -35,7 +35,7 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::LoginRequest { email, password };
-    let timed = call.auth.login(req, call.user_agent(), admitted).await.map_err(ssr::fail)?;
+    let timed = call.auth.login(req, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -44,14 +44,14 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
 pub async fn refresh(refresh_token: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     call.admit().await?;
-    call.auth.refresh(tokenflow::dto::RefreshRequest { refresh_token }).await.map_err(ssr::fail)
+    call.auth.refresh(tokenflow::dto::RefreshRequest { refresh_token }, &call.meta()).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "logout", client = BearerClient)]
 pub async fn logout() -> Result<(), ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
-    call.auth.logout(&who).await.map_err(ssr::fail)
+    call.auth.logout(&who, &call.meta()).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "whoami", client = BearerClient)]
@@ -76,14 +76,14 @@ pub async fn list_sessions() -> Result<SessionList, ApiFailure> {
 pub async fn revoke_session(id: String) -> Result<(), ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
-    call.auth.revoke_session(&who, &id).await.map_err(ssr::fail)
+    call.auth.revoke_session(&who, &id, &call.meta()).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "revoke_other_sessions", client = BearerClient)]
 pub async fn revoke_other_sessions() -> Result<u64, ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
-    call.auth.revoke_other_sessions(&who).await.map_err(ssr::fail)
+    call.auth.revoke_other_sessions(&who, &call.meta()).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "change_password", client = BearerClient)]
@@ -93,14 +93,108 @@ pub async fn change_password(current_password: String, new_password: String) -> 
     let admitted = call.admit().await?;
     let who = call.identity().await?;
     let req = tokenflow::dto::PasswordChangeRequest { current_password, new_password };
-    call.auth.change_password(&who, req, admitted).await.map_err(ssr::fail)
+    call.auth.change_password(&who, req, &call.meta(), admitted).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "send_verification", client = BearerClient)]
+pub async fn send_verification() -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.send_verification(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "verify_email", client = PublicClient)]
+pub async fn verify_email(token: String) -> Result<User, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    call.auth.verify_email(tokenflow::dto::LinkRequest { token }, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "forgot_password", client = PublicClient)]
+pub async fn forgot_password(email: String) -> Result<Accepted, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    let req = tokenflow::dto::ForgotRequest { email };
+    call.auth.forgot_password(req, &call.meta(), admitted).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "reset_password", client = PublicClient)]
+pub async fn reset_password(token: String, new_password: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    let req = tokenflow::dto::ResetRequest { token, new_password };
+    call.auth.reset_password(req, &call.meta(), admitted).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "activity", client = BearerClient)]
+pub async fn activity(cursor: Option<String>) -> Result<EventList, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    let query = tokenflow::dto::EventQuery { cursor, limit: Some(20), ..tokenflow::dto::EventQuery::default() };
+    call.auth.activity(&who, query).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "delete_account", client = BearerClient)]
+pub async fn delete_account(password: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    let who = call.identity().await?;
+    let req = tokenflow::dto::DeleteAccountRequest { password };
+    call.auth.delete_account(&who, req, &call.meta(), admitted).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "admin_users", client = BearerClient)]
-pub async fn admin_users() -> Result<UserList, ApiFailure> {
+pub async fn admin_users(q: Option<String>, cursor: Option<String>) -> Result<UserList, ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
-    call.auth.list_users(&who, tokenflow::dto::UserQuery::default()).await.map_err(ssr::fail)
+    let query = tokenflow::dto::UserQuery { q, limit: Some(20), cursor };
+    call.auth.list_users(tokenflow::Actor::Admin(&who), query).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_update_user", client = BearerClient)]
+pub async fn admin_update_user(id: String, role: Option<Role>, disabled: Option<bool>) -> Result<User, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    let patch = tokenflow::dto::UserPatch { role, disabled };
+    call.auth.update_user(tokenflow::Actor::Admin(&who), &id, patch, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_revoke_sessions", client = BearerClient)]
+pub async fn admin_revoke_sessions(id: String) -> Result<u64, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.revoke_user_sessions(tokenflow::Actor::Admin(&who), &id, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_send_reset", client = BearerClient)]
+pub async fn admin_send_reset(id: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.admin_send_reset(tokenflow::Actor::Admin(&who), &id, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_audit", client = BearerClient)]
+pub async fn admin_audit(
+    user_id: Option<String>,
+    kind: Option<String>,
+    cursor: Option<String>,
+) -> Result<EventList, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    let query = tokenflow::dto::EventQuery { user_id, kind, cursor, limit: Some(20) };
+    call.auth.audit(tokenflow::Actor::Admin(&who), query).await.map_err(ssr::fail)
+}
+
+/// Whether the server shows its outbox (mail kept in the database, loopback listen address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxServed(pub bool);
+
+#[server(prefix = "/fn", endpoint = "outbox", client = PublicClient)]
+pub async fn read_outbox(to: Option<String>) -> Result<Outbox, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    if !use_context::<OutboxServed>().is_some_and(|served| served.0) {
+        return Err(ssr::fail(tokenflow::AuthError::NotFound));
+    }
+    call.auth.outbox(tokenflow::dto::OutboxQuery { to }).await.map_err(ssr::fail)
 }
 
 #[cfg(feature = "ssr")]
@@ -112,7 +206,7 @@ mod ssr {
     use http::{HeaderValue, StatusCode};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
-    use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Identity};
+    use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Identity, RequestMeta};
 
     use crate::error::ApiFailure;
 
@@ -134,8 +228,12 @@ mod ssr {
             self.parts.headers.get(name).and_then(|v| v.to_str().ok())
         }
 
-        pub fn user_agent(&self) -> Option<&str> {
-            self.header(USER_AGENT)
+        /// Where the call came from, for the session list and the audit log.
+        pub fn meta(&self) -> RequestMeta {
+            RequestMeta {
+                ip: self.parts.extensions.get::<ClientAddr>().map(|c| c.0),
+                user_agent: self.header(USER_AGENT).map(str::to_string),
+            }
         }
 
         /// The bearer token's identity; the server-side render has none and gets 401.

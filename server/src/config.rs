@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ipnet::IpNet;
 use tokenflow::AuthSettings;
+use tokenflow::mail::{MailSettings, MailTransport};
 use tokenflow::seal::SealKey;
 use zeroize::Zeroizing;
 
@@ -46,6 +47,9 @@ pub struct Config {
     pub key_encryption_file: Option<PathBuf>,
     pub connections: ConnectionLimits,
     pub log_json: bool,
+    /// `GET /api/outbox` and `/outbox` exist: mail goes to the outbox and the server listens
+    /// on a loopback address only.
+    pub outbox_served: bool,
 }
 
 /// Printed at start: no secrets (the database URL may hold a password, so only its scheme).
@@ -61,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("signing_key_file", &self.signing_key_file)
             .field("key_encryption_file", &self.key_encryption_file)
             .field("connections", &self.connections)
+            .field("outbox_served", &self.outbox_served)
             .finish()
     }
 }
@@ -68,6 +73,13 @@ impl std::fmt::Debug for Config {
 /// The core's defaults: the one source of every auth default below.
 fn d() -> AuthSettings {
     AuthSettings::default()
+}
+
+/// An on/off setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// How logs are written.
@@ -127,8 +139,8 @@ pub struct Settings {
     #[arg(long, env = "AUTH_LEEWAY_SECS", default_value_t = d().leeway_secs,
           value_parser = clap::value_parser!(u64).range(0..=300))]
     pub leeway_secs: u64,
-    /// Comma-separated emails that become admin once their mailbox is proven (a coming
-    /// feature); until then only `tokenflow users promote` makes an admin.
+    /// Comma-separated emails that become admin once their mailbox is proven (a verification
+    /// or reset link); `tokenflow users promote` makes an admin of anyone.
     #[arg(long, env = "AUTH_ADMIN_EMAILS", value_delimiter = ',', value_parser = parse_email)]
     pub admin_emails: Vec<String>,
     /// Failed logins per email within the window before every login for it gets 429; 0 disables.
@@ -149,6 +161,29 @@ pub struct Settings {
     /// A file of 32 random bytes in base64 that encrypts private signing keys at rest.
     #[arg(long, env = "AUTH_KEY_ENCRYPTION_KEY_FILE")]
     pub key_encryption_file: Option<PathBuf>,
+    /// The mail relay: `smtp://host:port`, `smtp+starttls://user:pass@host:587` or
+    /// `smtps://user:pass@host:465`; unset: mail goes to the built-in outbox.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of mail [default: Tokenflow <no-reply@HOST of AUTH_ISSUER>].
+    #[arg(long, env = "MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// `on`: allow the built-in outbox (no SMTP_URL) on a listen address that is not loopback
+    /// (the outbox is then not served over HTTP).
+    #[arg(long, env = "MAIL_OUTBOX", value_enum, default_value_t = Switch::Off)]
+    pub mail_outbox: Switch,
+    /// Lifetime of email verification links, in seconds.
+    #[arg(long, env = "AUTH_VERIFY_TTL_SECS", default_value_t = d().verify_ttl_secs,
+          value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub verify_ttl_secs: u64,
+    /// Lifetime of password reset links, in seconds.
+    #[arg(long, env = "AUTH_RESET_TTL_SECS", default_value_t = d().reset_ttl_secs,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub reset_ttl_secs: u64,
+    /// Days the audit log keeps each event.
+    #[arg(long, env = "AUTH_AUDIT_RETENTION_DAYS", default_value_t = d().audit_retention_days,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub audit_retention_days: u64,
     /// Seconds within which a request head must arrive.
     #[arg(long, env = "HTTP_HEAD_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub head_timeout_secs: u64,
@@ -194,9 +229,26 @@ impl Config {
             login_max_failures: s.login_max_failures,
             login_window_secs: s.login_window_secs,
             rate_limit_per_min: s.rate_limit_per_min,
+            verify_ttl_secs: s.verify_ttl_secs,
+            reset_ttl_secs: s.reset_ttl_secs,
+            audit_retention_days: s.audit_retention_days,
+            mail: MailSettings {
+                transport: match s.smtp_url.filter(|u| !u.trim().is_empty()) {
+                    Some(url) => MailTransport::Smtp(Zeroizing::new(url)),
+                    None => MailTransport::Outbox,
+                },
+                from: s.mail_from,
+            },
             ..AuthSettings::default()
         };
         auth.validate()?;
+        let loopback = s.site_addr.ip().is_loopback();
+        if matches!(auth.mail.transport, MailTransport::Outbox) && !loopback && s.mail_outbox != Switch::On {
+            anyhow::bail!(
+                "no SMTP_URL on a listen address that is not loopback: verification and reset mail would reach                  nobody. Set SMTP_URL, or MAIL_OUTBOX=on to keep mail in the database (not served over HTTP)"
+            );
+        }
+        let outbox_served = matches!(auth.mail.transport, MailTransport::Outbox) && loopback;
         tokenflow::store::Backend::from_url(&s.database_url)?;
         Ok(Config {
             site_addr: s.site_addr,
@@ -213,6 +265,7 @@ impl Config {
                 max_connections: usize::try_from(s.max_connections).unwrap_or(usize::MAX),
             },
             log_json: s.log_format == LogFormat::Json,
+            outbox_served,
         })
     }
 
@@ -356,10 +409,27 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_is_served_on_loopback_only_and_elsewhere_needs_smtp_or_consent() {
+        assert!(config(&[]).unwrap().outbox_served);
+        let public = ("LEPTOS_SITE_ADDR", "0.0.0.0:3000");
+        let refused = config(&[public]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("SMTP_URL"), "{refused}");
+        let consent = config(&[public, ("MAIL_OUTBOX", "on")]).unwrap();
+        assert!(!consent.outbox_served, "the outbox is never served off loopback");
+        let relay = config(&[public, ("SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
+        assert!(!relay.outbox_served && matches!(relay.auth.mail.transport, MailTransport::Smtp(_)));
+        assert!(!config(&[("SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap().outbox_served);
+    }
+
+    #[test]
     fn debug_output_hides_the_database_url() {
-        let c = config(&[("DATABASE_URL", "postgres://app:hunter2@db/tokenflow")]).unwrap();
+        let c = config(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/tokenflow"),
+            ("SMTP_URL", "smtps://mailer:swordfish@mail.example.com"),
+        ])
+        .unwrap();
         let printed = format!("{c:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("hunter2") && !printed.contains("swordfish"), "{printed}");
         assert!(printed.contains("postgres"));
     }
 }

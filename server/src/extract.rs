@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use tokenflow::{ClientAddr, Identity};
+use tokenflow::{ClientAddr, Identity, RequestMeta};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -111,14 +111,18 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     client
 }
 
-/// The `User-Agent`, for the session list.
-pub struct UserAgent(pub Option<String>);
+/// Where the request came from (client address and `User-Agent`), for the session list and
+/// the audit log.
+pub struct Meta(pub RequestMeta);
 
-impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(UserAgent(parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string)))
+        Ok(Meta(RequestMeta {
+            ip: parts.extensions.get::<ClientAddr>().map(|c| c.0),
+            user_agent: parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+        }))
     }
 }
 

@@ -67,6 +67,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         leptos,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         connections: config.connections,
+        outbox_served: config.outbox_served,
     })
 }
 
@@ -83,7 +84,11 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos.clone();
     // Pages and server functions reach the core through Leptos context.
     let auth = state.auth.clone();
-    let provide_auth = move || leptos::prelude::provide_context(auth.clone());
+    let outbox = app::server_fns::OutboxServed(state.outbox_served);
+    let provide_auth = move || {
+        leptos::prelude::provide_context(auth.clone());
+        leptos::prelude::provide_context(outbox);
+    };
     let api = routes::api(&state)
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let https = state.origin.starts_with("https://");

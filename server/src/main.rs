@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use server::config::Settings;
 use server::{Config, build_state, serve, shutdown_signal};
-use tokenflow::dto::Role;
+use tokenflow::dto::{Role, UserPatch, UserQuery};
+use tokenflow::{Actor, AuthError, AuthService, RequestMeta};
 
 /// Tokenflow: JWT authentication, end to end. Every setting is a flag or its environment
 /// variable (shown in brackets); see README.md and .env.example.
@@ -29,7 +30,7 @@ enum Command {
     /// The signing keys every instance shares.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Accounts, as the operator: the only way to make an admin until emails are verified.
+    /// Accounts, as the operator (each change is in the audit log).
     #[command(subcommand)]
     Users(UsersCommand),
 }
@@ -40,20 +41,38 @@ enum KeysCommand {
     Rotate,
     /// Show the keys that still verify, and which one signs.
     List,
+    /// Withdraw a (compromised) key at once: it leaves the JWKS and every instance's ring
+    /// within 2 s, the tokens it signed are refused, and if it was signing a fresh key signs.
+    Retire { kid: String },
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
-    /// Make the account with this email an admin (its tokens say so from their next refresh).
-    Promote { email: String },
-    /// Make the account with this email a plain user again.
-    Demote { email: String },
     /// List accounts, oldest first.
     List {
         /// Only emails containing this.
         #[arg(long, default_value = "")]
         q: String,
     },
+    /// Create an account (email counted as verified). The password is read from stdin, or
+    /// prompted for on a terminal: never from the command line, where `ps` would show it.
+    Create {
+        email: String,
+        /// Make it an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make the account an admin (its tokens say so from their next refresh).
+    Promote { email: String },
+    /// Make the account a plain user again (refused for the last enabled admin).
+    Demote { email: String },
+    /// Disable the account: every session ends, and it cannot sign in until enabled.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+    /// Print a password reset link for the account (nothing is mailed): the way in for an
+    /// operator without mail.
+    ResetLink { email: String },
 }
 
 #[tokio::main]
@@ -132,14 +151,25 @@ async fn open_db(config: &Config) -> anyhow::Result<tokenflow::store::Db> {
     tokenflow::store::Db::connect(&config.database_url).await.context("opening the database")
 }
 
+/// The core, as the server runs it: operator commands go through the same `AuthService`
+/// methods as the API, and write the same audit log.
+async fn open_service(config: &Config) -> anyhow::Result<AuthService> {
+    let db = open_db(config).await?;
+    let signing_key_pem = match &config.signing_key_file {
+        Some(path) => Some(server::config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
+        None => None,
+    };
+    AuthService::start(db, config.auth.clone(), signing_key_pem).await.context("starting the auth core")
+}
+
 /// Operator commands on the key ring in the database that every instance shares.
 async fn keys(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     if config.signing_key_file.is_some() {
         anyhow::bail!("AUTH_SIGNING_KEY_FILE is set: that key is managed outside Tokenflow; rotate it there");
     }
-    let db = open_db(config).await?;
     match command {
         KeysCommand::Rotate => {
+            let db = open_db(config).await?;
             let kid =
                 tokenflow::rotate_keys(&db, config.auth.key_encryption.as_ref()).await.context("rotating keys")?;
             println!("{kid}");
@@ -148,7 +178,22 @@ async fn keys(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        KeysCommand::List => list_keys(&db, config).await,
+        KeysCommand::List => list_keys(&open_db(config).await?, config).await,
+        KeysCommand::Retire { kid } => {
+            let service = open_service(config).await?;
+            let retired = service.retire_key(&kid).await.map_err(|e| match e {
+                AuthError::NotFound => anyhow::anyhow!("no usable key {kid:?} (see tokenflow keys list)"),
+                other => anyhow::Error::new(other).context("withdrawing the key"),
+            })?;
+            println!("{}", retired.kid);
+            match retired.replaced_by {
+                Some(new) => eprintln!(
+                    "key withdrawn; it was signing: {new} signs now. Its tokens are refused everywhere within 2 s"
+                ),
+                None => eprintln!("key withdrawn; its tokens are refused everywhere within 2 s"),
+            }
+            Ok(())
+        }
     }
 }
 
@@ -165,33 +210,75 @@ async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> anyhow::Result
     Ok(())
 }
 
-/// Operator commands on accounts.
+/// Operator commands on accounts, through the core (audited as the operator's).
 async fn users(command: UsersCommand, config: &Config) -> anyhow::Result<()> {
-    let db = open_db(config).await?;
-    let (email, role) = match command {
-        UsersCommand::Promote { email } => (email, Role::Admin),
-        UsersCommand::Demote { email } => (email, Role::User),
-        UsersCommand::List { q } => return list_users(&db, &q).await,
+    let service = open_service(config).await?;
+    let meta = RequestMeta::operator();
+    let patch = |role, disabled| UserPatch { role, disabled };
+    let (email, change) = match command {
+        UsersCommand::List { q } => return list_users(&service, q).await,
+        UsersCommand::Create { email, admin } => {
+            let password = read_password()?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = service.create_user(&email, password, role).await.context("creating the account")?;
+            print_user(&user);
+            return Ok(());
+        }
+        UsersCommand::ResetLink { email } => {
+            let link = service.operator_reset_link(&email).await.map_err(|e| no_account(e, &email))?;
+            println!("{}", link.as_str());
+            eprintln!("hand this link to the account's owner: it works once, within AUTH_RESET_TTL_SECS");
+            return Ok(());
+        }
+        UsersCommand::Promote { email } => (email, patch(Some(Role::Admin), None)),
+        UsersCommand::Demote { email } => (email, patch(Some(Role::User), None)),
+        UsersCommand::Disable { email } => (email, patch(None, Some(true))),
+        UsersCommand::Enable { email } => (email, patch(None, Some(false))),
     };
-    let user = tokenflow::set_role(&db, &email, role).await.map_err(|e| match e {
-        tokenflow::AuthError::NotFound => anyhow::anyhow!("no account with email {email:?}"),
-        other => anyhow::Error::new(other).context("setting the role"),
+    let target = service.user_by_email(&email).await.map_err(|e| no_account(e, &email))?;
+    let user = service.update_user(Actor::Operator, target.id.as_str(), change, &meta).await.map_err(|e| match e {
+        AuthError::LastAdmin => anyhow::anyhow!("{email} is the last enabled admin: promote another first"),
+        other => no_account(other, &email),
     })?;
-    println!("{}  {}  {}", user.id, user.email, user.role.as_str());
-    eprintln!("role set; the account's tokens carry it from their next refresh (at most the access token lifetime)");
+    print_user(&user);
+    eprintln!("done; a role reaches the account's tokens at their next refresh, disabling ends its sessions at once");
     Ok(())
 }
 
-async fn list_users(db: &tokenflow::store::Db, q: &str) -> anyhow::Result<()> {
-    let mut after = None;
+fn no_account(e: AuthError, email: &str) -> anyhow::Error {
+    match e {
+        AuthError::NotFound => anyhow::anyhow!("no account with email {email:?}"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn print_user(user: &tokenflow::dto::User) {
+    let verified = if user.email_verified { "verified" } else { "unverified" };
+    let state = if user.disabled { "disabled" } else { "enabled" };
+    println!("{}  {}  {}  {verified}  {state}  created {}", user.id, user.email, user.role.as_str(), user.created_at);
+}
+
+/// The new account's password: prompted for (without echo) on a terminal, else the first
+/// line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password for the new account: ").context("reading the password");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+async fn list_users(service: &AuthService, q: String) -> anyhow::Result<()> {
+    let mut cursor = None;
     loop {
-        let page = tokenflow::store::users::page(&db.pool, &q.trim().to_lowercase(), after.as_ref(), 500)
-            .await
-            .context("listing users")?;
-        let Some((_, last)) = page.last().cloned() else { return Ok(()) };
-        for (user, _) in &page {
-            println!("{}  {}  {}  created {}", user.id, user.email, user.role.as_str(), user.created_at);
+        let query = UserQuery { q: Some(q.clone()), limit: Some(200), cursor };
+        let page = service.list_users(Actor::Operator, query).await.context("listing users")?;
+        for user in &page.users {
+            print_user(user);
         }
-        after = Some(last);
+        let Some(next) = page.next_cursor else { return Ok(()) };
+        cursor = Some(next);
     }
 }

@@ -17,6 +17,8 @@ pub struct AppState {
     /// The origin pages are served from (`AUTH_ISSUER`'s), for the same-site check of `/fn/*`.
     pub origin: Arc<str>,
     pub connections: ConnectionLimits,
+    /// `GET /api/outbox` and the `/outbox` page exist (see `Config::outbox_served`).
+    pub outbox_served: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

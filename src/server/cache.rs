@@ -75,6 +75,16 @@ impl SessionCache {
         }
     }
 
+    /// Forget the sessions of these users: what this instance cached about them (role,
+    /// verified, disabled) is read again on next use.
+    pub fn forget_users(&self, users: &[crate::ids::UserId]) {
+        if users.is_empty() {
+            return;
+        }
+        let Ok(mut slots) = self.slots.write() else { return };
+        slots.retain(|_, slot| !matches!(slot.get(), Some(Some(session)) if users.contains(&session.user.id)));
+    }
+
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
     /// from the database when first seen.
     pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a SessionId>) {

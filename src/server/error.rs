@@ -60,6 +60,12 @@ pub enum AuthError {
     InsufficientRole(Role),
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("this link is unknown, used or expired")]
+    InvalidLink,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("this would leave no enabled admin")]
+    LastAdmin,
     #[error("{0}")]
     InvalidEmail(&'static str),
     #[error("{0}")]
@@ -94,6 +100,9 @@ impl AuthError {
             AuthError::Conflict => ErrorCode::Conflict,
             AuthError::InsufficientRole(_) => ErrorCode::InsufficientRole,
             AuthError::EmailTaken => ErrorCode::EmailTaken,
+            AuthError::InvalidLink => ErrorCode::InvalidLink,
+            AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::LastAdmin => ErrorCode::LastAdmin,
             AuthError::InvalidEmail(_) => ErrorCode::InvalidEmail,
             AuthError::WeakPassword(_) => ErrorCode::WeakPassword,
             AuthError::NotFound => ErrorCode::NotFound,

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod error;
 pub mod keys;
+pub mod mail;
 pub mod password;
 pub mod seal;
 pub mod service;
@@ -16,7 +17,7 @@ pub mod token;
 pub mod web;
 
 pub use error::{AuthError, InvalidSetting, KeyError, StartError};
-pub use service::{Admitted, AuthService, Identity, Timed, rotate_keys, set_role};
+pub use service::{Actor, Admitted, AuthService, Identity, RetiredKey, Timed, rotate_keys};
 pub use settings::AuthSettings;
 pub use token::TokenCheck;
-pub use web::{ClientAddr, bearer_token, request_bearer};
+pub use web::{ClientAddr, RequestMeta, bearer_token, request_bearer};

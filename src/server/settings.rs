@@ -45,6 +45,14 @@ pub struct AuthSettings {
     pub key_reload: Duration,
     /// Entries of the verified-token cache.
     pub token_cache_capacity: usize,
+    /// Email verification links live this long (`AUTH_VERIFY_TTL_SECS`).
+    pub verify_ttl_secs: u64,
+    /// Password reset links live this long (`AUTH_RESET_TTL_SECS`).
+    pub reset_ttl_secs: u64,
+    /// Audit events are kept this many days (`AUTH_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u64,
+    /// Where mail goes, and from whom.
+    pub mail: crate::mail::MailSettings,
 }
 
 impl Default for AuthSettings {
@@ -73,6 +81,10 @@ impl Default for AuthSettings {
             key_encryption: None,
             key_reload: Duration::from_secs(10),
             token_cache_capacity: 100_000,
+            verify_ttl_secs: 86_400,
+            reset_ttl_secs: 1800,
+            audit_retention_days: 90,
+            mail: crate::mail::MailSettings::default(),
         }
     }
 }
@@ -127,6 +139,15 @@ impl AuthSettings {
         }
         if self.hash_workers == 0 || self.hash_queue == 0 {
             return Err("password hashing needs at least one worker and one queue slot".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.verify_ttl_secs) {
+            return Err("AUTH_VERIFY_TTL_SECS must be between 60 and 2592000".into());
+        }
+        if !(60..=86_400).contains(&self.reset_ttl_secs) {
+            return Err("AUTH_RESET_TTL_SECS must be between 60 and 86400".into());
+        }
+        if self.audit_retention_days == 0 || self.audit_retention_days > 36_500 {
+            return Err("AUTH_AUDIT_RETENTION_DAYS must be between 1 and 36500".into());
         }
         if let Some(bad) = self.admin_emails.iter().find(|e| crate::password::normalize_email(e).is_err()) {
             return Err(format!("AUTH_ADMIN_EMAILS holds an invalid address: {bad:?}").into());

@@ -26,6 +26,21 @@ impl ClientAddr {
     }
 }
 
+/// Where a request came from, as the audit log records it: the resolved client address and
+/// the `User-Agent`. The CLI is [`RequestMeta::operator`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// What the log says of the operator's command line.
+    pub fn operator() -> RequestMeta {
+        RequestMeta { ip: None, user_agent: Some("tokenflow (operator command line)".into()) }
+    }
+}
+
 /// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket reports) as the
 /// IPv4 address it is, so one client never has two names.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
@@ -65,10 +80,10 @@ impl AuthError {
             | AuthError::MissingToken
             | AuthError::InvalidToken(_)
             | AuthError::InvalidGrant => 401,
-            AuthError::AmbiguousCredentials => 400,
-            AuthError::InsufficientRole(_) => 403,
+            AuthError::AmbiguousCredentials | AuthError::InvalidLink => 400,
+            AuthError::InsufficientRole(_) | AuthError::AccountDisabled => 403,
             AuthError::NotFound => 404,
-            AuthError::EmailTaken | AuthError::Conflict => 409,
+            AuthError::EmailTaken | AuthError::Conflict | AuthError::LastAdmin => 409,
             AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) | AuthError::InvalidRequest(_) => 422,
             AuthError::RateLimited { .. } => 429,
             AuthError::Internal(_) => 500,

@@ -19,7 +19,12 @@ fn explain(claim: &str) -> &'static str {
         "jti" => "Token id, unique per token.",
         "sid" => "Session id. Logging out revokes the session, and with it every token carrying this sid.",
         "email" => "Your email, for display: identity information, not proof of anything on its own.",
-        "role" => "Your role. Authorization decisions read it: user or admin.",
+        "email_verified" => {
+            "Whether the mailbox is proven (a verification or reset link was used). Changes reach a token at its next refresh."
+        }
+        "role" => {
+            "Your role. Authorization decisions read it: user or admin. A role change reaches the token at its next refresh: until then the old claim lives on, unless an admin logs the account out everywhere."
+        }
         _ => "Not a Tokenflow claim: the server ignores it.",
     }
 }

@@ -51,7 +51,7 @@ fn Controls() -> impl IntoView {
                     }
                 }
                 "admin" => {
-                    let _ = with_auth(session, server_fns::admin_users).await;
+                    let _ = with_auth(session, || server_fns::admin_users(None, None)).await;
                 }
                 _ => {
                     // No token at all: the server cannot tell who is asking.

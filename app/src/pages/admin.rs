@@ -21,7 +21,7 @@ pub fn Admin() -> impl IntoView {
 #[component]
 fn UserList() -> impl IntoView {
     let session = use_session();
-    let users = LocalResource::new(move || with_auth(session, server_fns::admin_users));
+    let users = LocalResource::new(move || with_auth(session, || server_fns::admin_users(None, None)));
     move || match users.get() {
         None => view! {
             <p class="placeholder" aria-busy="true">

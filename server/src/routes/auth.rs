@@ -9,12 +9,15 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use tokenflow::dto::{LoginRequest, PasswordChangeRequest, RefreshRequest, SignupRequest, TokenResponse};
+use tokenflow::dto::{
+    Accepted, ForgotRequest, LinkRequest, LoginRequest, PasswordChangeRequest, RefreshRequest, ResetRequest,
+    SignupRequest, TokenResponse,
+};
 use tokenflow::web::{rotation_timing, server_timing};
 use tokenflow::{Admitted, Timed};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, UserAgent, protected};
+use crate::extract::{Caller, Json, Meta, protected};
 use crate::middleware::rate_limit;
 use crate::state::AppState;
 
@@ -27,6 +30,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/refresh", post(refresh))
         .route("/logout", protected(post(logout), state))
         .route("/password", protected(post(change_password), state))
+        .route("/email/verify/send", protected(post(send_verification), state))
+        .route("/email/verify", post(verify_email))
+        .route("/password/forgot", post(forgot_password))
+        .route("/password/reset", post(reset_password))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::per_client))
 }
 
@@ -48,31 +55,39 @@ fn token_response(status: StatusCode, body: TokenResponse, timing: &str) -> Resp
 pub async fn signup(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
-    UserAgent(ua): UserAgent,
+    Meta(meta): Meta,
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.signup(req, ua.as_deref(), admitted).await?;
+    let Timed { value, argon2 } = state.auth.signup(req, &meta, admitted).await?;
     Ok(token_response(StatusCode::CREATED, value, &server_timing(argon2)))
 }
 
 pub async fn login(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
-    UserAgent(ua): UserAgent,
+    Meta(meta): Meta,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.login(req, ua.as_deref(), admitted).await?;
+    let Timed { value, argon2 } = state.auth.login(req, &meta, admitted).await?;
     Ok(token_response(StatusCode::OK, value, &server_timing(argon2)))
 }
 
-pub async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<Response, ApiError> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let tokens = state.auth.refresh(req).await?;
+    let tokens = state.auth.refresh(req, &meta).await?;
     Ok(token_response(StatusCode::OK, tokens, &rotation_timing(started.elapsed())))
 }
 
-pub async fn logout(State(state): State<AppState>, Caller(who): Caller) -> Result<StatusCode, ApiError> {
-    state.auth.logout(&who).await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Meta(meta): Meta,
+) -> Result<StatusCode, ApiError> {
+    state.auth.logout(&who, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -80,8 +95,42 @@ pub async fn change_password(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
     Caller(who): Caller,
+    Meta(meta): Meta,
     Json(req): Json<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.change_password(&who, req, admitted).await?;
+    state.auth.change_password(&who, req, &meta, admitted).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn send_verification(State(state): State<AppState>, Caller(who): Caller) -> Result<StatusCode, ApiError> {
+    state.auth.send_verification(&who).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Json(req): Json<LinkRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.verify_email(req, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    Extension(admitted): Extension<Admitted>,
+    Meta(meta): Meta,
+    Json(req): Json<ForgotRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.auth.forgot_password(req, &meta, admitted).await?)))
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Extension(admitted): Extension<Admitted>,
+    Meta(meta): Meta,
+    Json(req): Json<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.reset_password(req, &meta, admitted).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod jwks;
 pub mod me;
+pub mod outbox;
 pub mod sessions;
 
 use axum::Router;
@@ -16,12 +17,13 @@ use crate::state::AppState;
 /// Everything under `/api`: each module's router, merged here. Protected routes pass the one
 /// auth layer (`extract::protected`).
 pub fn api(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .nest("/auth", auth::router(state))
         .merge(me::router(state))
         .merge(sessions::router(state))
-        .merge(admin::router(state))
-        .fallback(|| async {
-            error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
-        })
+        .merge(admin::router(state));
+    let router = if state.outbox_served { router.merge(outbox::router()) } else { router };
+    router.fallback(|| async {
+        error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
+    })
 }

@@ -7,7 +7,7 @@ use axum::routing::{delete, get};
 use tokenflow::dto::SessionList;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, protected};
+use crate::extract::{Caller, Json, Meta, protected};
 use crate::state::AppState;
 
 /// `/api/sessions`.
@@ -24,8 +24,9 @@ pub async fn list(State(state): State<AppState>, Caller(who): Caller) -> Result<
 pub async fn revoke(
     State(state): State<AppState>,
     Caller(who): Caller,
+    Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.revoke_session(&who, &id).await?;
+    state.auth.revoke_session(&who, &id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,5 @@
-//! `kill -9` during a burst of sign-ups loses no account the server confirmed.
+//! `kill -9` during a burst of sign-ups loses no account the server confirmed, and leaves no
+//! account without its audit event, verification link or mail (nor any of those without it).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -76,4 +77,14 @@ async fn a_killed_server_loses_no_confirmed_signup(backend: Backend) {
     }
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&pool).await.unwrap();
     assert!(total < 60, "the kill interrupted the burst ({total} of 60 stored)");
+    for (what, sql) in [
+        ("signup events", "SELECT COUNT(*) FROM audit_events WHERE type = 'signup'"),
+        ("verification links", "SELECT COUNT(*) FROM links WHERE purpose = 'verify'"),
+        ("queued mails", "SELECT COUNT(*) FROM mail"),
+        ("sessions", "SELECT COUNT(*) FROM sessions"),
+    ] {
+        assert_eq!(count(&pool, sql).await, total, "{what}: one per stored account, written in its transaction");
+    }
+    let orphans = "SELECT COUNT(*) FROM users WHERE id NOT IN (SELECT user_id FROM audit_events WHERE type = 'signup')";
+    assert_eq!(count(&pool, orphans).await, 0);
 }

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod accounts;
 mod crash;
 mod errors;
 mod flow;

@@ -110,7 +110,7 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing(backend: Backend)
     )
     .await;
     expect_error(
-        app.client.delete(app.url("/api/me")).send().await.unwrap(),
+        app.client.put(app.url("/api/me")).send().await.unwrap(),
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     )

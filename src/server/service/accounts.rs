@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::claims::Claims;
+use crate::dto::EventType;
 use crate::dto::{
     LoginRequest, PasswordChangeRequest, RefreshRequest, Role, SessionInfo, SessionList, SignupRequest, TokenResponse,
     User, UserList, UserQuery,
@@ -17,14 +18,19 @@ use crate::error::{AuthError, TokenError};
 use crate::ids::{Email, SessionId, UserId};
 use crate::password::check_password_policy;
 use crate::seal::SealKey;
+use crate::store::audit::{self, NewEvent};
+use crate::store::links::Purpose;
 use crate::store::sessions::Revocation;
 use crate::store::users::UserRecord;
-use crate::store::{Db, is_unique_violation, sessions, users};
+use crate::store::{is_unique_violation, sessions, users};
 use crate::throttle;
 use crate::time::{now, rfc3339};
 use crate::token;
+use crate::web::RequestMeta;
 
-use super::{Admitted, AuthService, Identity, Timed};
+use super::audit::event;
+use super::links::Delivery;
+use super::{Actor, Admitted, AuthService, Identity, Timed};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_USER_AGENT_CHARS: usize = 256;
@@ -52,7 +58,7 @@ impl AuthService {
     pub async fn signup(
         &self,
         req: SignupRequest,
-        user_agent: Option<&str>,
+        meta: &RequestMeta,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
@@ -61,13 +67,25 @@ impl AuthService {
         let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
-        let user = User { id: UserId::generate(), email, name, role: Role::User, created_at: rfc3339(now) };
+        let user = User {
+            id: UserId::generate(),
+            email,
+            name,
+            role: Role::User,
+            email_verified: false,
+            disabled: false,
+            created_at: rfc3339(now),
+        };
         let mut tx = self.inner.db.pool.begin().await?;
-        users::insert(&mut *tx, &user.id, &user.email, user.name.as_deref(), &password_hash, user.role, now)
+        users::insert(&mut *tx, &user, &password_hash, now)
             .await
             .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
-        let session = self.create_session(&mut tx, &user.id, user_agent, now).await?;
+        let session = self.create_session(&mut tx, &user.id, meta, now).await?;
+        // The first verification link goes out with the account, or with neither.
+        self.make_link(&mut tx, &user, Purpose::Verify, Delivery::Mail, None, now).await?;
+        audit::insert(&mut *tx, &event(EventType::Signup, &user.id, meta).in_session(&session.sid), now).await?;
         tx.commit().await?;
+        self.inner.wake_mailer();
         tracing::info!(user_id = %user.id, session_id = %session.sid, "signed up");
         Ok(Timed { value: self.open_session(user, session, now).await?, argon2 })
     }
@@ -81,26 +99,45 @@ impl AuthService {
     pub async fn login(
         &self,
         req: LoginRequest,
-        user_agent: Option<&str>,
+        meta: &RequestMeta,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
-        let (record, argon2) = self.check_password(&email, req.password).await?;
+        let (record, argon2) = self.check_password(&email, req.password, meta).await?;
+        if record.user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
-        let session = self.create_session(&mut tx, &record.user.id, user_agent, now).await?;
+        let session = self.create_session(&mut tx, &record.user.id, meta, now).await?;
+        audit::insert(&mut *tx, &event(EventType::Login, &record.user.id, meta).in_session(&session.sid), now).await?;
         tx.commit().await?;
         tracing::info!(user_id = %record.user.id, session_id = %session.sid, "logged in");
         Ok(Timed { value: self.open_session(record.user, session, now).await?, argon2 })
     }
 
     /// Count the attempt (parallel-safe), then verify `password` for `email` (against a dummy
-    /// hash when unknown). Returns the record whose hash verified.
-    async fn check_password(&self, email: &Email, password: String) -> Result<(UserRecord, Duration), AuthError> {
+    /// hash when unknown). Returns the record whose hash verified. A wrong password or a
+    /// throttled attempt on an account is audited off the request path, so an account's
+    /// existence costs no time a client could measure.
+    pub(super) async fn check_password(
+        &self,
+        email: &Email,
+        password: String,
+        meta: &RequestMeta,
+    ) -> Result<(UserRecord, Duration), AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
         let attempt =
-            throttle::begin_login(db, email.as_str(), s.login_max_failures, s.login_window_secs, now()).await?;
+            match throttle::begin_login(db, email.as_str(), s.login_max_failures, s.login_window_secs, now()).await {
+                Ok(attempt) => attempt,
+                Err(e) => {
+                    if matches!(e, AuthError::RateLimited { .. }) {
+                        self.audit_later(email.clone(), EventType::LoginThrottled, meta.clone());
+                    }
+                    return Err(e);
+                }
+            };
         let checked = async {
             let record = users::find_by_email(&db.pool, email).await?;
             let phc = record.as_ref().map_or_else(|| self.inner.dummy_hash.clone(), |r| r.password_hash.clone());
@@ -115,6 +152,7 @@ impl AuthService {
             }
             Ok((None, _)) => {
                 attempt.failed();
+                self.audit_later(email.clone(), EventType::LoginFailed, meta.clone());
                 Err(AuthError::InvalidCredentials)
             }
             Err(e) => {
@@ -131,13 +169,13 @@ impl AuthService {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user_id: &UserId,
-        user_agent: Option<&str>,
+        meta: &RequestMeta,
         now: i64,
     ) -> Result<NewSession, AuthError> {
         let s = &self.inner.settings;
         let sid = SessionId::generate();
         let expires_at = now + secs(s.refresh_ttl_secs.min(s.session_max_secs));
-        let user_agent = user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+        let user_agent = meta.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
         users::lock(&mut **tx, user_id).await?;
         sessions::insert(&mut **tx, &sid, user_id, now, expires_at, user_agent.as_deref()).await?;
         let refresh = new_refresh_token()?;
@@ -180,6 +218,7 @@ impl AuthService {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: sid.clone(),
             email: user.email.clone(),
+            email_verified: user.email_verified,
             role: user.role,
         };
         let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::internal)?;
@@ -199,7 +238,7 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::InvalidGrant`] for an unknown, expired, spent or revoked token.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, req: RefreshRequest) -> Result<TokenResponse, AuthError> {
+    pub async fn refresh(&self, req: RefreshRequest, meta: &RequestMeta) -> Result<TokenResponse, AuthError> {
         let presented = Zeroizing::new(req.refresh_token);
         let s = &self.inner.settings;
         let hash = hash_refresh(&presented);
@@ -214,13 +253,16 @@ impl AuthService {
         let mut tx = db.pool.begin().await?;
         let Some(sid) = sessions::spend_refresh(&mut *tx, &hash, &successor_hash, sealed.as_deref(), now).await? else {
             tx.rollback().await?;
-            return self.retry_or_reuse(&presented, &hash, now).await;
+            return self.retry_or_reuse(&presented, &hash, now, meta).await;
         };
         let touched = sessions::touch(&mut *tx, &sid, now, secs(s.refresh_ttl_secs), secs(s.session_max_secs)).await?;
         let Some((user_id, expires_at)) = touched.filter(|(_, end)| *end > now) else {
             return Err(AuthError::InvalidGrant);
         };
         let user = users::find_by_id(&mut *tx, &user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
+        if user.disabled {
+            return Err(AuthError::InvalidGrant);
+        }
         sessions::insert_refresh(&mut *tx, &successor_hash, &sid, now, expires_at).await?;
         tx.commit().await?;
         self.token_response(user, &sid, &successor, now, expires_at)
@@ -228,7 +270,13 @@ impl AuthService {
 
     /// A refresh token that could not be spent: a retry within the grace gets the same
     /// successor; any other spent token is reuse and revokes its session.
-    async fn retry_or_reuse(&self, presented: &str, hash: &str, now: i64) -> Result<TokenResponse, AuthError> {
+    async fn retry_or_reuse(
+        &self,
+        presented: &str,
+        hash: &str,
+        now: i64,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, AuthError> {
         let db = &self.inner.db;
         let Some(spent) = sessions::find_spent_refresh(&db.pool, hash).await? else {
             return Err(AuthError::InvalidGrant);
@@ -248,21 +296,34 @@ impl AuthService {
                     return Err(AuthError::InvalidGrant);
                 };
                 let user = users::find_by_id(&db.pool, &session.user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
+                if user.disabled {
+                    return Err(AuthError::InvalidGrant);
+                }
                 tracing::info!(session_id = %session.id, "refresh retried within the grace: same successor");
                 return self.token_response(user, &session.id, &successor, now, session.expires_at);
             }
         }
         tracing::warn!(session_id = %spent.session_id, "refresh token reused: revoking the session");
         if let Some(user_id) = sessions::user_of(&db.pool, &spent.session_id).await? {
-            self.revoke(&spent.session_id, &user_id).await?;
+            let event = event(EventType::RefreshReuse, &user_id, meta)
+                .in_session(&spent.session_id)
+                .detail("a spent refresh token was presented again: the session is revoked".into());
+            self.revoke(&spent.session_id, &user_id, &event).await?;
         }
         Err(AuthError::InvalidGrant)
     }
 
-    /// Revoke one session of `user_id`. Only a change is announced (in memory and to other
-    /// instances): an id that is not the user's changes nothing anywhere.
-    async fn revoke(&self, sid: &SessionId, user_id: &UserId) -> Result<Revocation, AuthError> {
-        let outcome = sessions::revoke(&self.inner.db.pool, sid, user_id, now()).await?;
+    /// Revoke one session of `user_id`, recording `event` with it. Only a change is announced
+    /// (in memory and to other instances) and recorded: an id that is not the user's changes
+    /// nothing anywhere.
+    async fn revoke(&self, sid: &SessionId, user_id: &UserId, event: &NewEvent<'_>) -> Result<Revocation, AuthError> {
+        let now = now();
+        let mut tx = self.inner.db.pool.begin().await?;
+        let outcome = sessions::revoke(&mut tx, sid, user_id, now).await?;
+        if outcome == Revocation::Revoked {
+            audit::insert(&mut *tx, event, now).await?;
+        }
+        tx.commit().await?;
         if outcome == Revocation::Revoked {
             self.inner.revoked(std::slice::from_ref(sid)).await;
         }
@@ -273,8 +334,9 @@ impl AuthService {
     ///
     /// # Errors
     /// Database unavailability.
-    pub async fn logout(&self, who: &Identity) -> Result<(), AuthError> {
-        self.revoke(&who.claims.sid, &who.user.id).await?;
+    pub async fn logout(&self, who: &Identity, meta: &RequestMeta) -> Result<(), AuthError> {
+        let sid = &who.claims.sid;
+        self.revoke(sid, &who.user.id, &event(EventType::Logout, &who.user.id, meta).in_session(sid)).await?;
         tracing::info!(user_id = %who.user.id, session_id = %who.claims.sid, "logged out");
         Ok(())
     }
@@ -303,10 +365,13 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::NotFound`] for a session of someone else, or none.
-    pub async fn revoke_session(&self, who: &Identity, sid: &str) -> Result<(), AuthError> {
+    pub async fn revoke_session(&self, who: &Identity, sid: &str, meta: &RequestMeta) -> Result<(), AuthError> {
         // Not even a session id: no session of anyone's.
         let sid = SessionId::parse(sid).ok_or(AuthError::NotFound)?;
-        match self.revoke(&sid, &who.user.id).await? {
+        let event = event(EventType::SessionRevoked, &who.user.id, meta)
+            .in_session(&who.claims.sid)
+            .detail(format!("session {sid}"));
+        match self.revoke(&sid, &who.user.id, &event).await? {
             Revocation::NotFound => Err(AuthError::NotFound),
             Revocation::Revoked | Revocation::AlreadyRevoked => Ok(()),
         }
@@ -316,8 +381,16 @@ impl AuthService {
     ///
     /// # Errors
     /// Database unavailability.
-    pub async fn revoke_other_sessions(&self, who: &Identity) -> Result<u64, AuthError> {
-        let revoked = sessions::revoke_others(&self.inner.db.pool, &who.user.id, &who.claims.sid, now()).await?;
+    pub async fn revoke_other_sessions(&self, who: &Identity, meta: &RequestMeta) -> Result<u64, AuthError> {
+        let now = now();
+        let mut tx = self.inner.db.pool.begin().await?;
+        let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now).await?;
+        if !revoked.is_empty() {
+            let detail = format!("every other session ({})", revoked.len());
+            let event = event(EventType::SessionRevoked, &who.user.id, meta).in_session(&who.claims.sid).detail(detail);
+            audit::insert(&mut *tx, &event, now).await?;
+        }
+        tx.commit().await?;
         self.inner.revoked(&revoked).await;
         Ok(revoked.len() as u64)
     }
@@ -334,13 +407,14 @@ impl AuthService {
         &self,
         who: &Identity,
         req: PasswordChangeRequest,
+        meta: &RequestMeta,
         _: Admitted,
     ) -> Result<(), AuthError> {
         check_password_policy(&req.new_password)?;
         let s = &self.inner.settings;
         let bucket = format!("password:{}", who.user.id);
         throttle::check_rate(&self.inner.db, &bucket, s.password_changes_per_hour, 3600, now()).await?;
-        let (record, _) = self.check_password(&who.user.email, req.current_password).await?;
+        let (record, _) = self.check_password(&who.user.email, req.current_password, meta).await?;
         if record.user.id != who.user.id {
             return Err(TokenError::UnknownUser.into());
         }
@@ -355,6 +429,9 @@ impl AuthService {
             return Err(AuthError::Conflict);
         }
         let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now).await?;
+        let detail = format!("{} other session(s) revoked", revoked.len());
+        let event = event(EventType::PasswordChanged, &who.user.id, meta).in_session(&who.claims.sid).detail(detail);
+        audit::insert(&mut *tx, &event, now).await?;
         tx.commit().await?;
         self.inner.revoked(&revoked).await;
         tracing::info!(revoked = revoked.len(), "password changed");
@@ -366,8 +443,8 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::InsufficientRole`] for non-admins; [`AuthError::InvalidRequest`] for a
     /// limit out of range or a cursor this server did not make.
-    pub async fn list_users(&self, who: &Identity, query: UserQuery) -> Result<UserList, AuthError> {
-        self.authorize(who, Role::Admin)?;
+    pub async fn list_users(&self, actor: Actor<'_>, query: UserQuery) -> Result<UserList, AuthError> {
+        self.authorize_actor(actor)?;
         let limit = query.limit.unwrap_or(USER_PAGE_DEFAULT);
         if !(1..=USER_PAGE_MAX).contains(&limit) {
             return Err(AuthError::InvalidRequest("limit must be between 1 and 200".into()));
@@ -380,32 +457,44 @@ impl AuthService {
         let next_cursor = if more { page.last().map(|(_, cursor)| encode_cursor(cursor)) } else { None };
         Ok(UserList { users: page.into_iter().map(|(user, _)| user).collect(), next_cursor })
     }
+
+    /// Record an event about the account with `email`, if there is one, after the response:
+    /// a failed or throttled login costs the same time whether the account exists or not.
+    /// A throttled login is recorded once per throttling window.
+    fn audit_later(&self, email: Email, kind: EventType, meta: RequestMeta) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let db = &service.inner.db;
+            let write = async {
+                let Some(record) = users::find_by_email(&db.pool, &email).await? else { return Ok(()) };
+                let now = now();
+                if kind == EventType::LoginThrottled {
+                    let window = secs(service.inner.settings.login_window_secs);
+                    if audit::count_since(&db.pool, &record.user.id, kind, now - window).await? > 0 {
+                        return Ok(());
+                    }
+                }
+                audit::insert(&db.pool, &event(kind, &record.user.id, &meta), now).await
+            };
+            if let Err(e) = write.await {
+                tracing::warn!(error = %e, event = kind.as_str(), "recording an audit event failed");
+            }
+        });
+    }
 }
 
-/// Make the account with `email` an admin, or a user again (`tokenflow users promote|demote`).
-/// Its tokens carry the new role from their next refresh.
-///
-/// # Errors
-/// [`AuthError::NotFound`] for no such account; invalid email; the database's.
-pub async fn set_role(db: &Db, email: &str, role: Role) -> Result<User, AuthError> {
-    let email = Email::parse(email)?;
-    let user = users::set_role_by_email(&db.pool, &email, role).await?.ok_or(AuthError::NotFound)?;
-    tracing::info!(user_id = %user.id, role = role.as_str(), "role set by the operator");
-    Ok(user)
-}
-
-fn encode_cursor((created_at, id): &users::Cursor) -> String {
+pub(super) fn encode_cursor((created_at, id): &(i64, String)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<users::Cursor, AuthError> {
+pub(super) fn decode_cursor(cursor: &str) -> Result<(i64, String), AuthError> {
     let bad = || AuthError::InvalidRequest("cursor is not one this server made".into());
     let text = URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
     let (at, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
-fn secs(value: u64) -> i64 {
+pub(super) fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX / 4)
 }
 
@@ -443,12 +532,12 @@ pub(super) fn random_bytes() -> Result<[u8; 32], AuthError> {
 }
 
 /// 256 random bits, base64url: opaque to clients; wiped from memory when dropped.
-fn new_refresh_token() -> Result<Zeroizing<String>, AuthError> {
+pub(super) fn new_refresh_token() -> Result<Zeroizing<String>, AuthError> {
     let bytes = Zeroizing::new(random_bytes()?);
     Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
 }
 
-fn hash_refresh(token: &str) -> String {
+pub(super) fn hash_refresh(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 

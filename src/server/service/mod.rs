@@ -4,14 +4,18 @@
 //! background tasks that follow what other instances change and purge old rows.
 
 mod accounts;
+mod admin;
+mod audit;
 mod keyring;
+mod links;
+mod mail;
 mod sync;
 
 use accounts::random_bytes;
 use keyring::load_ring;
 use sync::{listen_for_revocations, maintain, poll_revocations};
 
-pub use accounts::set_role;
+pub use admin::{Actor, RetiredKey};
 pub use keyring::rotate_keys;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +29,10 @@ use crate::cache::{CachedSession, SessionCache};
 use crate::claims::Claims;
 use crate::dto::{Role, User};
 use crate::error::{AuthError, KeyError, StartError, TokenError};
+use crate::ids::UserId;
 use crate::ids::{Kid, SessionId};
 use crate::keys::{Jwks, KeyMaterial, KeyRing};
+use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::settings::AuthSettings;
 use crate::store::{Db, sessions, users};
@@ -75,6 +81,9 @@ struct Inner {
     /// Verified against when the email is unknown, so that costs what a wrong password costs.
     dummy_hash: String,
     refused: RefusedBuckets,
+    mailer: Mailer,
+    /// Wakes the mail sender when this instance queues mail.
+    mail_queued: tokio::sync::Notify,
     /// Test hook: behave as if the database could not be polled (a partitioned instance).
     partitioned: AtomicBool,
 }
@@ -104,6 +113,7 @@ impl AuthService {
         signing_key_pem: Option<zeroize::Zeroizing<String>>,
     ) -> Result<AuthService, StartError> {
         settings.validate()?;
+        let mailer = Mailer::new(&settings.mail, &settings.issuer)?;
         let hasher = PasswordHasher::start(settings.hash_workers, settings.hash_queue)?;
         let key_source = match signing_key_pem {
             Some(pem) => {
@@ -135,11 +145,14 @@ impl AuthService {
             hasher,
             dummy_hash,
             refused: RefusedBuckets::default(),
+            mailer,
+            mail_queued: tokio::sync::Notify::new(),
             partitioned: AtomicBool::new(false),
         });
         tokio::spawn(poll_revocations(Arc::downgrade(&inner)));
         tokio::spawn(maintain(Arc::downgrade(&inner)));
         tokio::spawn(listen_for_revocations(Arc::downgrade(&inner)));
+        tokio::spawn(mail::deliver(Arc::downgrade(&inner)));
         Ok(AuthService { inner })
     }
 
@@ -206,7 +219,7 @@ impl AuthService {
         if session.user.id != claims.sub {
             return Err(TokenError::UnknownUser.into());
         }
-        if session.is_revoked() {
+        if session.is_revoked() || session.user.disabled {
             return Err(TokenError::SessionRevoked.into());
         }
         let check = TokenCheck { cached: from_cache, took: started.elapsed() };
@@ -246,6 +259,17 @@ impl Inner {
         if let Err(e) = self.db.notify_revoked(sids).await {
             tracing::warn!(error = %e, "announcing revocations failed; other instances will see them at their next poll");
         }
+    }
+
+    /// Users changed here: forget what this instance cached about them (the others do at
+    /// their next poll).
+    fn forget_users(&self, ids: &[UserId]) {
+        self.sessions.forget_users(ids);
+    }
+
+    /// Mail was queued here: deliver it now rather than at the next tick.
+    fn wake_mailer(&self) {
+        self.mail_queued.notify_one();
     }
 
     async fn reload_keys(&self) -> Result<(), KeyError> {

@@ -5,14 +5,16 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use crate::ids::SessionId;
-use crate::store::{self, limits, sessions};
+use crate::ids::{SessionId, UserId};
+use crate::store::{self, audit, limits, links, mail, sessions, users};
 use crate::time::now;
 
 use super::{Inner, KeySource};
 
 /// Revoked sessions stay this long before they are purged; far beyond any look-back.
 const REVOKED_SESSION_RETENTION_SECS: i64 = 86_400;
+/// Mail (the outbox, and delivered mail without its body) is kept a week.
+const MAIL_RETENTION_SECS: i64 = 7 * 86_400;
 
 /// Follow revocations made by other instances. Each poll looks back from the start of the
 /// last *successful* poll (minus the look-back, for late commits and clock skew): a poll that
@@ -32,11 +34,17 @@ pub(super) async fn poll_revocations(inner: Weak<Inner>) {
             Err("simulated partition".to_string())
         } else {
             let since = watermark - i64::try_from(lookback.as_secs()).unwrap_or(0).max(1);
-            sessions::revoked_since(&inner.db.pool, since).await.map_err(|e| e.to_string())
+            poll_changes(&inner, since).await.map_err(|e| e.to_string())
         };
         match polled {
-            Ok(revoked) => {
-                inner.sessions.mark_revoked(&revoked);
+            Ok(changes) => {
+                inner.sessions.mark_revoked(&changes.revoked);
+                inner.forget_users(&changes.users);
+                if changes.key_withdrawn
+                    && let Err(e) = inner.reload_keys().await
+                {
+                    tracing::warn!(error = %e, "reloading keys after a withdrawal failed");
+                }
                 watermark = started;
                 last_success = Instant::now();
             }
@@ -49,6 +57,22 @@ pub(super) async fn poll_revocations(inner: Weak<Inner>) {
             }
         }
     }
+}
+
+/// What other instances changed since a time.
+struct Changes {
+    revoked: Vec<SessionId>,
+    users: Vec<UserId>,
+    key_withdrawn: bool,
+}
+
+async fn poll_changes(inner: &Inner, since: i64) -> Result<Changes, sqlx::Error> {
+    let pool = &inner.db.pool;
+    Ok(Changes {
+        revoked: sessions::revoked_since(pool, since).await?,
+        users: users::changed_since(pool, since).await?,
+        key_withdrawn: store::keys::withdrawn_since(pool, since).await?,
+    })
 }
 
 /// Reload keys (to follow a rotation made elsewhere) and purge what can no longer matter:
@@ -82,7 +106,12 @@ async fn purge(inner: &Inner) -> Result<(), sqlx::Error> {
     // Counters: the longest window is the password-change hour or the login window.
     let keep = i64::try_from(s.login_window_secs.max(3600)).unwrap_or(i64::MAX);
     limits::prune(&inner.db.pool, now - keep).await?;
-    let rows = sessions::purge(&inner.db.pool, now, now - REVOKED_SESSION_RETENTION_SECS).await?;
+    let pool = &inner.db.pool;
+    let rows = sessions::purge(pool, now, now - REVOKED_SESSION_RETENTION_SECS).await?
+        + links::purge(pool, now - REVOKED_SESSION_RETENTION_SECS).await?
+        + mail::purge(pool, now, now - MAIL_RETENTION_SECS).await?
+        + audit::purge(pool, now - i64::try_from(s.audit_retention_days.saturating_mul(86_400)).unwrap_or(i64::MAX))
+            .await?;
     let keys = if matches!(inner.key_source, KeySource::Database) {
         let horizon = now - i64::try_from(s.retired_key_lifetime_secs()).unwrap_or(0);
         store::keys::delete_retired(&inner.db.pool, horizon).await?

@@ -15,11 +15,12 @@ pub struct KeyRow {
     pub retired_at: Option<i64>,
 }
 
-/// Keys that still sign, or retired after `retired_after` (so they still verify).
+/// Keys that still sign, or retired after `retired_after` (so they still verify); never a
+/// withdrawn one.
 pub async fn list_usable<'e>(db: impl AnyExecutor<'e>, retired_after: i64) -> Result<Vec<KeyRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT kid, private_pem, public_x, created_at, retired_at FROM signing_keys \
-         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at, kid",
+         WHERE withdrawn_at IS NULL AND (retired_at IS NULL OR retired_at > $1) ORDER BY created_at, kid",
     )
     .bind(retired_after)
     .fetch_all(db)
@@ -98,6 +99,33 @@ pub async fn set_private<'e>(db: impl AnyExecutor<'e>, kid: &Kid, private_pem: &
 
 /// Delete keys retired before `retired_before`: no live token can carry their `kid`.
 pub async fn delete_retired<'e>(db: impl AnyExecutor<'e>, retired_before: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1").bind(retired_before).execute(db).await?;
+    let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1 AND withdrawn_at IS NULL")
+        .bind(retired_before)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected())
+}
+
+/// Withdraw a key (compromised): it stops signing and verifying at once, leaves the JWKS, and
+/// its private part is deleted. `Some(was_signing)`, or `None` for no such key. (A key retired
+/// in this very second also reads as signing: the caller then rotates once more than needed.)
+pub async fn withdraw<'e>(db: impl AnyExecutor<'e>, kid: &Kid, now: i64) -> Result<Option<bool>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE signing_keys SET withdrawn_at = $2, retired_at = COALESCE(retired_at, $2), private_pem = NULL \
+         WHERE kid = $1 AND withdrawn_at IS NULL RETURNING retired_at",
+    )
+    .bind(kid.as_str())
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| r.try_get::<i64, _>("retired_at").map(|at| at == now)).transpose()
+}
+
+/// `true` when a key was withdrawn at or after `since` (every instance then reloads its ring).
+pub async fn withdrawn_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM signing_keys WHERE withdrawn_at >= $1")
+        .bind(since)
+        .fetch_one(db)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
 }

@@ -7,8 +7,11 @@
 //! so times are Unix seconds, and there is no compile-time checking of queries; the
 //! integration suite runs every query on both databases instead.
 
+pub mod audit;
 pub mod keys;
 pub mod limits;
+pub mod links;
+pub mod mail;
 pub mod sessions;
 pub mod users;
 

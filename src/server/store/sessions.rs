@@ -125,8 +125,8 @@ pub enum Revocation {
 
 /// Revoke one session of a user. Only a session of `user_id` is touched.
 #[tracing::instrument(skip_all, fields(session_id = %id))]
-pub async fn revoke<'e, E: AnyExecutor<'e> + Copy>(
-    db: E,
+pub async fn revoke(
+    db: &mut sqlx::AnyConnection,
     id: &SessionId,
     user_id: &UserId,
     now: i64,
@@ -135,7 +135,7 @@ pub async fn revoke<'e, E: AnyExecutor<'e> + Copy>(
         .bind(now)
         .bind(id.as_str())
         .bind(user_id.as_str())
-        .execute(db)
+        .execute(&mut *db)
         .await?;
     if done.rows_affected() > 0 {
         return Ok(Revocation::Revoked);
@@ -193,9 +193,46 @@ pub async fn revoke_beyond<'e>(
     session_ids(&rows)
 }
 
-/// Sessions revoked at or after `since`: what other instances may have revoked.
+/// Sessions revoked at or after `since`: what other instances may have revoked (including the
+/// sessions of deleted accounts, through their tombstones).
 pub async fn revoked_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<SessionId>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id FROM sessions WHERE revoked_at >= $1").bind(since).fetch_all(db).await?;
+    let rows = sqlx::query(
+        "SELECT id FROM sessions WHERE revoked_at >= $1 \
+         UNION ALL SELECT session_id AS id FROM session_tombstones WHERE revoked_at >= $1",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    session_ids(&rows)
+}
+
+/// Revoke every live session of a user; returns the ids revoked.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn revoke_all<'e>(
+    db: impl AnyExecutor<'e>,
+    user_id: &UserId,
+    now: i64,
+) -> Result<Vec<SessionId>, sqlx::Error> {
+    let rows =
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING id")
+            .bind(now)
+            .bind(user_id.as_str())
+            .fetch_all(db)
+            .await?;
+    session_ids(&rows)
+}
+
+/// Before an account is deleted: a tombstone for each of its sessions, so that the revocation
+/// poll of every instance still sees them once the rows are gone.
+pub async fn bury_all<'e>(db: impl AnyExecutor<'e>, user_id: &UserId, now: i64) -> Result<Vec<SessionId>, sqlx::Error> {
+    let rows = sqlx::query(
+        "INSERT INTO session_tombstones (session_id, revoked_at) SELECT id, $1 FROM sessions WHERE user_id = $2 \
+         ON CONFLICT DO NOTHING RETURNING session_id AS id",
+    )
+    .bind(now)
+    .bind(user_id.as_str())
+    .fetch_all(db)
+    .await?;
     session_ids(&rows)
 }
 
@@ -307,5 +344,7 @@ pub async fn purge(db: &sqlx::AnyPool, now: i64, revoked_before: i64) -> Result<
         .bind(revoked_before)
         .execute(db)
         .await?;
-    Ok(tokens.rows_affected() + sessions.rows_affected())
+    let tombstones =
+        sqlx::query("DELETE FROM session_tombstones WHERE revoked_at < $1").bind(revoked_before).execute(db).await?;
+    Ok(tokens.rows_affected() + sessions.rows_affected() + tombstones.rows_affected())
 }

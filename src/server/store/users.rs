@@ -17,7 +17,7 @@ pub struct UserRecord {
 // A macro, not a const: `concat!` keeps every query a `&'static str` (sqlx 0.9 wants SQL it can trust).
 macro_rules! columns {
     () => {
-        "id, email, name, role, created_at, password_hash"
+        "id, email, name, role, created_at, password_hash, email_verified, disabled_at"
     };
 }
 
@@ -29,6 +29,8 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
             email: Email::from_trusted(row.try_get::<String, _>("email")?),
             name: row.try_get("name")?,
             role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("role {role:?}").into()))?,
+            email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
             created_at: rfc3339(row.try_get("created_at")?),
         },
         password_hash: row.try_get("password_hash")?,
@@ -36,25 +38,26 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
 }
 
 /// Insert a user; a taken email is the database's unique violation (see `is_unique_violation`).
-#[tracing::instrument(skip_all, fields(user_id = %id))]
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
-    id: &UserId,
-    email: &Email,
-    name: Option<&str>,
+    user: &User,
     password_hash: &str,
-    role: Role,
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO users (id, email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(id.as_str())
-        .bind(email.as_str())
-        .bind(name)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(created_at)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, role, created_at, email_verified, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+    )
+    .bind(user.id.as_str())
+    .bind(user.email.as_str())
+    .bind(user.name.as_deref())
+    .bind(password_hash)
+    .bind(user.role.as_str())
+    .bind(created_at)
+    .bind(i64::from(user.email_verified))
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -146,18 +149,62 @@ pub async fn swap_password_hash<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Set the role of the account with this (normalised) email; the user, or `None`.
-pub async fn set_role_by_email<'e>(
+/// What an update changes; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Change<'a> {
+    pub role: Option<Role>,
+    /// `Some(true)` disables (from now), `Some(false)` enables.
+    pub disabled: Option<bool>,
+    pub email_verified: Option<bool>,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Apply `change` to the user and stamp `updated_at` (which tells other instances to forget
+/// what they cached about the user); the user as it is now, or `None` for no such user.
+pub async fn update<'e>(
     db: impl AnyExecutor<'e>,
-    email: &Email,
-    role: Role,
+    id: &UserId,
+    change: &Change<'_>,
+    now: i64,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query(concat!("UPDATE users SET role = $1 WHERE email = $2 RETURNING ", columns!()))
-        .bind(role.as_str())
-        .bind(email.as_str())
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(|r| from_row(r).map(|rec| rec.user))
-        .transpose()
+    sqlx::query(concat!(
+        "UPDATE users SET role = COALESCE($1, role), \
+         disabled_at = CASE WHEN $2 = 1 THEN COALESCE(disabled_at, $5) WHEN $2 = 0 THEN NULL ELSE disabled_at END, \
+         email_verified = COALESCE($3, email_verified), password_hash = COALESCE($4, password_hash), \
+         updated_at = $5 WHERE id = $6 RETURNING ",
+        columns!()
+    ))
+    .bind(change.role.map(Role::as_str))
+    .bind(change.disabled.map(i64::from))
+    .bind(change.email_verified.map(i64::from))
+    .bind(change.password_hash)
+    .bind(now)
+    .bind(id.as_str())
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(|r| from_row(r).map(|rec| rec.user))
+    .transpose()
+}
+
+/// Delete the account; its sessions, refresh tokens and links go with it (foreign keys).
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str()).execute(db).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Take the row locks of every enabled admin, in one statement (so two transactions take them
+/// in the same order), and count them: the last-admin rule then holds against parallel
+/// demotions, which wait here for each other.
+pub async fn lock_enabled_admins<'e>(db: impl AnyExecutor<'e>) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows = sqlx::query("UPDATE users SET role = role WHERE role = 'admin' AND disabled_at IS NULL RETURNING id")
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| r.try_get::<String, _>("id").map(UserId::from_trusted)).collect()
+}
+
+/// Users changed at or after `since` (see [`update`]).
+pub async fn changed_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id FROM users WHERE updated_at >= $1").bind(since).fetch_all(db).await?;
+    rows.iter().map(|r| r.try_get::<String, _>("id").map(UserId::from_trusted)).collect()
 }

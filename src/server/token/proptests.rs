@@ -46,7 +46,8 @@ fn valid_claims() -> Value {
     let now = fixture().now;
     json!({
         "iss": "http://issuer.test", "aud": "tokenflow", "sub": "user-1", "exp": now + 900,
-        "nbf": now, "iat": now, "jti": "j1", "sid": "session-1", "email": "a@b.co", "role": "user"
+        "nbf": now, "iat": now, "jti": "j1", "sid": "session-1", "email": "a@b.co",
+        "email_verified": false, "role": "user"
     })
 }
 
@@ -75,10 +76,10 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// A claims object: each field kept (mostly, so that many are accepted), dropped or replaced
 /// by any JSON, plus extra members.
 fn claims_object() -> impl Strategy<Value = Value> {
-    let fields = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "sid", "email", "role"];
+    let fields = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "sid", "email", "email_verified", "role"];
     let edits = prop::collection::vec(
         prop_oneof![30 => Just(None), 1 => Just(Some(None)), 2 => json_value().prop_map(|v| Some(Some(v)))],
-        10,
+        fields.len(),
     );
     let extra = prop::collection::btree_map("[a-z]{1,6}", json_value(), 0..3);
     (edits, extra).prop_map(move |(edits, extra)| {

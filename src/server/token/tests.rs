@@ -31,7 +31,7 @@ fn fixture() -> Fixture {
 fn claims() -> Value {
     json!({
         "iss": "http://issuer.test", "aud": "tokenflow", "sub": "user-1", "exp": NOW + 900,
-        "nbf": NOW, "iat": NOW, "jti": "j1", "sid": "session-1", "email": "a@b.co", "role": "user"
+        "nbf": NOW, "iat": NOW, "jti": "j1", "sid": "session-1", "email": "a@b.co", "email_verified": false, "role": "user"
     })
 }
 
@@ -86,6 +86,7 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
         jti: "j".into(),
         sid: SessionId::from_trusted("s"),
         email: Email::from_trusted("a@b.co"),
+        email_verified: true,
         role: Role::Admin,
     };
     let token = issue(&claims, f.ring.signing_key()).unwrap();
