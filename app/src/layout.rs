@@ -69,7 +69,9 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     let location = use_location();
     Effect::new(move |_| {
         if session.state() == SessionState::SignedOut {
-            let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+            let search = location.search.get_untracked();
+            let query = if search.is_empty() || search.starts_with('?') { search } else { format!("?{search}") };
+            let here = format!("{}{query}", location.pathname.get_untracked());
             navigate(&format!("/login?next={}", encode_component(&here)), Default::default());
         }
     });

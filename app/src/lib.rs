@@ -12,6 +12,9 @@
 //! - [`flow`]: everything that exists to show the flow, a subscriber of the events; nothing
 //!   imports it but this file.
 
+// The account page nests deep view types; rustc needs more room to lay them out.
+#![recursion_limit = "256"]
+
 pub mod browser;
 pub mod error;
 pub mod events;
@@ -92,6 +95,10 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("account") view=pages::Account />
                     <Route path=StaticSegment("admin") view=pages::Admin />
                     <Route path=StaticSegment("flow") view=flow::Flow />
+                    <Route path=StaticSegment("forgot-password") view=pages::ForgotPassword />
+                    <Route path=StaticSegment("reset-password") view=pages::ResetPassword />
+                    <Route path=StaticSegment("verify-email") view=pages::VerifyEmail />
+                    <Route path=StaticSegment("outbox") view=pages::Outbox />
                 </Routes>
             </main>
         </Router>

@@ -1,7 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { PASSWORD, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
-import { execFileSync } from "node:child_process";
-import { mainDatabaseURL } from "../playwright.config";
+import { PASSWORD, operator, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
 
 test("sign up lands on the dashboard, stores the token, and sends it as Bearer", async ({ page }) => {
   const problems = watchConsole(page);
@@ -165,9 +163,5 @@ test("after login, next never leaves the site, however it is disguised", async (
 
 /** `tokenflow users promote EMAIL` on the main server's database, as an operator runs it. */
 function promote(email: string): void {
-  execFileSync("target/debug/tokenflow", ["users", "promote", email], {
-    cwd: "..",
-    env: { ...process.env, DATABASE_URL: mainDatabaseURL, RUST_LOG: "warn" },
-    stdio: "pipe",
-  });
+  operator("users", "promote", email);
 }

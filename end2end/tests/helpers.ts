@@ -1,4 +1,6 @@
 import { expect, type ConsoleMessage, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { mainDatabaseURL } from "../playwright.config";
 
 export const PASSWORD = "correct horse battery";
 export const STORAGE_KEY = "tokenflow.session";
@@ -60,4 +62,13 @@ export async function logInInBrowser(page: Page, email: string, password = PASSW
  */
 export function screenshotPath(name: string): string {
   return `${process.env.SCREENSHOT_DIR ?? "test-results/screenshots"}/${name}.png`;
+}
+
+/** `tokenflow <args>` against the main server's database, as an operator runs it. */
+export function operator(...args: string[]): string {
+  return execFileSync("target/debug/tokenflow", args, {
+    cwd: "..",
+    env: { ...process.env, DATABASE_URL: mainDatabaseURL, RUST_LOG: "warn" },
+    stdio: "pipe",
+  }).toString();
 }

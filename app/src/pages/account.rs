@@ -1,10 +1,12 @@
-//! `/account`: my sessions (log out one, or all others) and a password change.
+//! `/account`: my sessions (log out one, or all others), a password change, my security
+//! activity, and deleting the account.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::error::ApiFailure;
 use crate::layout::Protected;
+use crate::pages::events::EventLog;
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
@@ -16,6 +18,8 @@ pub fn Account() -> impl IntoView {
         <Protected>
             <Sessions />
             <ChangePassword />
+            <SecurityActivity />
+            <DeleteAccount />
         </Protected>
     }
 }
@@ -178,6 +182,87 @@ fn ChangePassword() -> impl IntoView {
                 </p>
                 <button type="submit" disabled=move || pending.get()>
                     "Change password"
+                </button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn SecurityActivity() -> impl IntoView {
+    let session = use_session();
+    let version = RwSignal::new(0);
+    let load = move |cursor: Option<String>| with_auth(session, move || server_fns::activity(cursor.clone()));
+    view! {
+        <section class="card" data-testid="security-activity">
+            <h2>"Security activity"</h2>
+            <p class="muted">
+                "What happened to your account, newest first: sign-ins, wrong passwords, password changes and resets, what admins did. It never holds a password, a token or a link."
+            </p>
+            <EventLog load version />
+        </section>
+    }
+}
+
+#[component]
+fn DeleteAccount() -> impl IntoView {
+    let session = use_session();
+    let navigate = leptos_router::hooks::use_navigate();
+    let password = RwSignal::new(String::new());
+    let confirmed = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiFailure>);
+    let pending = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() || !confirmed.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        let p = password.get_untracked();
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let result = with_auth(session, || server_fns::delete_account(p.clone())).await;
+            pending.set(false);
+            match result {
+                Ok(()) => {
+                    // Leave the protected page first, and forget the session once it is gone:
+                    // signing out while it is still shown would send us to the login page.
+                    navigate("/?deleted=1", Default::default());
+                    request_animation_frame(move || session.sign_out_locally());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section class="card danger-zone">
+            <h2>"Delete account"</h2>
+            <p>
+                "This deletes the account, every session and every link of it; its tokens stop working everywhere within two seconds. It cannot be undone."
+            </p>
+            <form on:submit=submit novalidate>
+                <label for="delete-password">"Password"</label>
+                <input
+                    id="delete-password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                    prop:value=password
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+                <label class="check">
+                    <input
+                        type="checkbox"
+                        prop:checked=confirmed
+                        on:change=move |ev| confirmed.set(event_target_checked(&ev))
+                    />
+                    " I understand that this deletes my account for good"
+                </label>
+                <p class="error" role="alert">
+                    {move || error.get().map(|e| e.explain())}
+                </p>
+                <button type="submit" class="danger" disabled=move || pending.get() || !confirmed.get()>
+                    "Delete my account"
                 </button>
             </form>
         </section>

@@ -45,8 +45,17 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
     Effect::new(move |_| hydrated.set(true));
 
     let (title, button, other) = match purpose {
-        Purpose::Signup => ("Sign up", "Sign up", view! { <p>"Have an account? " <a href="/login">"Log in"</a></p> }),
-        Purpose::Login => ("Log in", "Log in", view! { <p>"New here? " <a href="/signup">"Sign up"</a></p> }),
+        Purpose::Signup => (
+            "Sign up",
+            "Sign up",
+            view! { <p>"Have an account? " <a href="/login">"Log in"</a></p> }.into_any(),
+        ),
+        Purpose::Login => (
+            "Log in",
+            "Log in",
+            view! { <p>"New here? " <a href="/signup">"Sign up"</a> " · " <a href="/forgot-password">"Forgot password?"</a></p> }
+            .into_any(),
+        ),
     };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {

@@ -43,6 +43,10 @@ fn WhoAmI() -> impl IntoView {
                     <dd>{me.user.name.clone().unwrap_or_else(|| "—".into())}</dd>
                     <dt>"Role"</dt>
                     <dd data-testid="me-role">{me.user.role.as_str()}</dd>
+                    <dt>"Email"</dt>
+                    <dd>
+                        <EmailState verified=me.user.email_verified />
+                    </dd>
                     <dt>"User id (sub)"</dt>
                     <dd>
                         <code>{me.claims.sub.to_string()}</code>
@@ -65,5 +69,34 @@ fn WhoAmI() -> impl IntoView {
             </section>
         }
         .into_any(),
+    }
+}
+
+/// Verified, or not yet with a way to get a new link.
+#[component]
+fn EmailState(verified: bool) -> impl IntoView {
+    let session = use_session();
+    let notice = RwSignal::new(None::<String>);
+    let resend = move |_| {
+        leptos::task::spawn_local(async move {
+            let result = with_auth(session, server_fns::send_verification).await;
+            notice.set(Some(match result {
+                Ok(()) => "A new link is on its way (see the outbox in development).".into(),
+                Err(e) => e.explain(),
+            }));
+        });
+    };
+    if verified {
+        view! { <span data-testid="email-state">"verified"</span> }.into_any()
+    } else {
+        view! {
+            <span data-testid="email-state">"not verified yet"</span>
+            " "
+            <button class="secondary" on:click=resend>
+                "Send the link again"
+            </button>
+            <span role="status">{move || notice.get()}</span>
+        }
+        .into_any()
     }
 }

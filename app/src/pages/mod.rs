@@ -4,7 +4,10 @@ mod account;
 mod admin;
 mod auth_form;
 mod dashboard;
+mod events;
 mod home;
+mod links;
+mod outbox;
 
 pub use account::Account;
 pub use admin::Admin;
@@ -12,6 +15,8 @@ pub(crate) use auth_form::{AuthForm, Purpose};
 pub use auth_form::{Login, Signup};
 pub use dashboard::Dashboard;
 pub use home::Home;
+pub use links::{ForgotPassword, ResetPassword, VerifyEmail};
+pub use outbox::Outbox;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

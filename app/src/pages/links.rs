@@ -1,0 +1,183 @@
+//! The pages that mailed links open, and the way to ask for one: `/forgot-password`,
+//! `/reset-password?token=…`, `/verify-email?token=…`. None needs a session.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::error::ApiFailure;
+use crate::server_fns;
+use crate::session::use_session;
+
+/// `true` once the WASM is in charge: a form submitted before would put its fields in a URL.
+fn hydrated() -> RwSignal<bool> {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    hydrated
+}
+
+fn outcome_view(outcome: Option<Result<String, ApiFailure>>) -> Option<AnyView> {
+    outcome.map(|r| match r {
+        Ok(message) => view! {
+            <p class="notice" role="status" data-testid="outcome">
+                {message}
+            </p>
+        }
+        .into_any(),
+        Err(e) => view! {
+            <p class="error" role="alert" data-testid="outcome">
+                {e.explain()}
+            </p>
+        }
+        .into_any(),
+    })
+}
+
+#[component]
+pub fn ForgotPassword() -> impl IntoView {
+    let email = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<Result<String, ApiFailure>>);
+    let pending = RwSignal::new(false);
+    let hydrated = hydrated();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        let e = email.get_untracked();
+        leptos::task::spawn_local(async move {
+            let result = server_fns::forgot_password(e).await.map(|accepted| accepted.message);
+            pending.set(false);
+            outcome.set(Some(result));
+        });
+    };
+    view! {
+        <Title text="Forgot password" />
+        <section class="card narrow">
+            <h1>"Forgot password"</h1>
+            <p>
+                "Enter the email of your account. If it exists, a link to choose a new password is mailed to it. The answer is the same either way, and takes the same time: nobody learns here who has an account."
+            </p>
+            <form on:submit=submit novalidate>
+                <label for="email">"Email"</label>
+                <input
+                    id="email"
+                    type="email"
+                    autocomplete="email"
+                    required
+                    prop:value=email
+                    on:input=move |ev| email.set(event_target_value(&ev))
+                />
+                <button type="submit" disabled=move || pending.get() || !hydrated.get()>
+                    "Mail me a link"
+                </button>
+            </form>
+            {move || outcome_view(outcome.get())}
+            <p>
+                <a href="/login">"Back to log in"</a>
+            </p>
+        </section>
+    }
+}
+
+#[component]
+pub fn ResetPassword() -> impl IntoView {
+    let session = use_session();
+    let query = use_query_map();
+    let password = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<Result<String, ApiFailure>>);
+    let pending = RwSignal::new(false);
+    let hydrated = hydrated();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        let token = query.get_untracked().get("token").unwrap_or_default();
+        let new_password = password.get_untracked();
+        leptos::task::spawn_local(async move {
+            let result = server_fns::reset_password(token, new_password).await.map(|()| {
+                // Every session of the account is revoked, this browser's included.
+                session.sign_out_locally();
+                "Your new password is set, and every session of the account has been signed out. Log in with the new password.".to_string()
+            });
+            pending.set(false);
+            if result.is_ok() {
+                password.set(String::new());
+            }
+            outcome.set(Some(result));
+        });
+    };
+    view! {
+        <Title text="Choose a new password" />
+        <section class="card narrow">
+            <h1>"Choose a new password"</h1>
+            <p>
+                "Setting it signs the account out everywhere: every refresh token and every access token issued before stops working. The link works once."
+            </p>
+            <form on:submit=submit novalidate>
+                <label for="new-password">"New password"</label>
+                <input
+                    id="new-password"
+                    type="password"
+                    autocomplete="new-password"
+                    required
+                    aria-describedby="password-hint"
+                    prop:value=password
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+                <p id="password-hint" class="hint">
+                    "8 to 128 characters. Spaces count."
+                </p>
+                <button type="submit" disabled=move || pending.get() || !hydrated.get()>
+                    "Set the new password"
+                </button>
+            </form>
+            {move || outcome_view(outcome.get())}
+            <p>
+                <a href="/login">"Log in"</a>
+            </p>
+        </section>
+    }
+}
+
+#[component]
+pub fn VerifyEmail() -> impl IntoView {
+    let query = use_query_map();
+    let outcome = RwSignal::new(None::<Result<String, ApiFailure>>);
+    // Runs once, in the browser: a link preview or the server-side render spends nothing.
+    Effect::new(move |_| {
+        let token = query.get_untracked().get("token").unwrap_or_default();
+        leptos::task::spawn_local(async move {
+            let result = server_fns::verify_email(token).await.map(|user| {
+                format!(
+                    "{} is verified. Access tokens issued from now on say \"email_verified\": true (the one you hold changes at its next refresh).",
+                    user.email
+                )
+            });
+            outcome.set(Some(result));
+        });
+    });
+    view! {
+        <Title text="Verify email" />
+        <section class="card narrow">
+            <h1>"Verify email"</h1>
+            {move || {
+                outcome_view(outcome.get())
+                    .unwrap_or_else(|| {
+                        view! {
+                            <p class="placeholder" aria-busy="true">
+                                "Checking the link…"
+                            </p>
+                        }
+                            .into_any()
+                    })
+            }}
+            <p>
+                <a href="/dashboard">"To the dashboard"</a>
+            </p>
+        </section>
+    }
+}
