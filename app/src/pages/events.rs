@@ -31,6 +31,19 @@ pub(crate) fn describe(kind: EventType) -> &'static str {
     }
 }
 
+/// A user agent in a word or two (the whole string is the cell's tooltip).
+fn short_agent(agent: Option<&str>) -> String {
+    let Some(agent) = agent else { return String::new() };
+    let known = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")];
+    if let Some((_, name)) = known.iter().find(|(token, _)| agent.contains(token)) {
+        return (*name).to_string();
+    }
+    if agent.starts_with("tokenflow") {
+        return "command line".to_string();
+    }
+    agent.split_whitespace().next().unwrap_or_default().chars().take(24).collect()
+}
+
 /// The events `load` returns for a cursor; reloaded from the first page whenever `version`
 /// changes (new filters, or an action that added events).
 #[component]
@@ -94,9 +107,10 @@ where
                         <tr data-type=event.kind.as_str()>
                             <td>{event.at.clone()}</td>
                             <td>{describe(event.kind)}</td>
-                            <td class="ua">
-                                {event.ip.clone().unwrap_or_else(|| "—".into())} " "
-                                <span class="muted">{event.user_agent.clone().unwrap_or_default()}</span>
+                            <td class="ua" title=event.user_agent.clone().unwrap_or_default()>
+                                {event.ip.clone().unwrap_or_else(|| "—".into())}
+                                " "
+                                <span class="muted">{short_agent(event.user_agent.as_deref())}</span>
                             </td>
                             <td>{event.detail.clone().unwrap_or_default()}</td>
                             {admin
@@ -121,5 +135,21 @@ where
                 </button>
             </Show>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_agent;
+
+    #[test]
+    fn user_agents_are_named_in_a_word() {
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+        assert_eq!(short_agent(Some(chrome)), "Chrome");
+        assert_eq!(short_agent(Some("Mozilla/5.0 (X11; rv:133.0) Gecko/20100101 Firefox/133.0")), "Firefox");
+        assert_eq!(short_agent(Some("tokenflow (operator command line)")), "command line");
+        assert_eq!(short_agent(Some("curl/8.11.1")), "curl/8.11.1");
+        assert_eq!(short_agent(None), "");
     }
 }
