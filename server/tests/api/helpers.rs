@@ -265,6 +265,10 @@ impl<'a> Actor<'a> {
         self.with_bearer(self.app.client.post(self.app.url(path)).json(body)).send().await.unwrap()
     }
 
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.with_bearer(self.app.client.patch(self.app.url(path)).json(body)).send().await.unwrap()
+    }
+
     /// A server function, with this actor's token.
     pub async fn call_fn(&self, name: &str, form: &str) -> Response {
         self.app.call_fn(name, self.tokens.as_ref().map(|t| t.access.as_str()), form).await

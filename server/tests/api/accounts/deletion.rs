@@ -8,8 +8,28 @@ use crate::both_backends;
 
 both_backends!(
     deleting_an_account_takes_its_sessions_and_links_and_keeps_its_events,
-    activity_is_the_callers_own_newest_first_and_paginated
+    activity_is_the_callers_own_newest_first_and_paginated,
+    a_refresh_token_reuse_shows_up_as_such,
 );
+
+async fn a_refresh_token_reuse_shows_up_as_such(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_REFRESH_GRACE_SECS", "0")])).await;
+    let first = app.signed_up("reused@example.com").await;
+    let second = Tokens::from(app.refresh(&first.refresh).await.json::<Value>().await.unwrap());
+    expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    expect_error(app.get_with("/api/me", &second.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let fresh = app.logged_in("reused@example.com").await;
+    let activity: Value = fresh.get("/api/me/activity").await.json().await.unwrap();
+    let events = activity["events"].as_array().unwrap();
+    let reuse = events.iter().find(|e| e["type"] == "refresh_reuse").expect("the reuse is recorded");
+    assert_eq!(reuse["session_id"], first.sid().as_str());
+    // Once: presented again, it finds the session already revoked and records nothing new.
+    expect_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    let pool = db.pool().await;
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM audit_events WHERE type = 'refresh_reuse'").await, 1);
+    app.stop().await;
+}
 
 async fn delete_me(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
     app.client.delete(app.url("/api/me")).bearer_auth(token).json(&json!({"password": password})).send().await.unwrap()

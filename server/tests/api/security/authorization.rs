@@ -58,6 +58,8 @@ async fn every_endpoint_answers_each_actor_as_the_contract_says(backend: Backend
     let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
     let victim = app.user("victim@example.com").await;
     let (victim_sid, unknown_sid) = (victim.tokens.as_ref().unwrap().sid(), "00000000-0000-4000-8000-000000000000");
+    let victim_id = victim.tokens.as_ref().unwrap().user["id"].as_str().unwrap().to_string();
+    let unknown_user = uuid::Uuid::new_v4();
     let actors = [
         ("anon", app.anon()),
         ("user", app.user("user@example.com").await),
@@ -70,6 +72,7 @@ async fn every_endpoint_answers_each_actor_as_the_contract_says(backend: Backend
             "user" => StatusCode::FORBIDDEN,
             _ => StatusCode::OK,
         };
+        let admin_only_as = |ok: StatusCode| if admin_only == StatusCode::OK { ok } else { admin_only };
         let wrong_password = "current_password=wrong-guess&new_password=another-secret-1";
         let cases = [
             ("GET /api/me", actor.get("/api/me").await.status(), signed_in(StatusCode::OK)),
@@ -85,7 +88,39 @@ async fn every_endpoint_answers_each_actor_as_the_contract_says(backend: Backend
                 actor.delete(&format!("/api/sessions/{unknown_sid}")).await.status(),
                 signed_in(StatusCode::NOT_FOUND),
             ),
+            ("GET /api/me/activity", actor.get("/api/me/activity").await.status(), signed_in(StatusCode::OK)),
+            ("GET /api/admin/audit", actor.get("/api/admin/audit").await.status(), admin_only),
+            (
+                "PATCH another account, changing nothing",
+                actor.patch_json(&format!("/api/admin/users/{victim_id}"), &serde_json::json!({})).await.status(),
+                admin_only,
+            ),
+            (
+                "DELETE an unknown account's sessions",
+                actor.delete(&format!("/api/admin/users/{unknown_user}/sessions")).await.status(),
+                admin_only_as(StatusCode::NOT_FOUND),
+            ),
+            (
+                "POST a reset link for an unknown account",
+                actor
+                    .post_json(&format!("/api/admin/users/{unknown_user}/password-reset"), &serde_json::json!({}))
+                    .await
+                    .status(),
+                admin_only_as(StatusCode::NOT_FOUND),
+            ),
             ("fn whoami", actor.call_fn("whoami", "").await.status(), signed_in(StatusCode::OK)),
+            ("fn activity", actor.call_fn("activity", "").await.status(), signed_in(StatusCode::OK)),
+            ("fn admin_audit", actor.call_fn("admin_audit", "").await.status(), admin_only),
+            (
+                "fn admin_update_user of another, changing nothing",
+                actor.call_fn("admin_update_user", &format!("id={victim_id}")).await.status(),
+                admin_only,
+            ),
+            (
+                "fn admin_revoke_sessions of an unknown account",
+                actor.call_fn("admin_revoke_sessions", &format!("id={unknown_user}")).await.status(),
+                admin_only_as(StatusCode::NOT_FOUND),
+            ),
             ("fn sessions", actor.call_fn("sessions", "").await.status(), signed_in(StatusCode::OK)),
             ("fn admin_users", actor.call_fn("admin_users", "").await.status(), admin_only),
             (
