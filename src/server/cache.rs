@@ -12,16 +12,23 @@ use tokio::sync::OnceCell;
 use crate::dto::User;
 use crate::ids::SessionId;
 
+/// How far instances' clocks may disagree: a change stamped by another instance this much
+/// before our read may still be newer than it.
+const CLOCK_SKEW_SECS: i64 = 5;
+
 /// A session known to this instance.
 #[derive(Debug)]
 pub struct CachedSession {
     pub user: Arc<User>,
     revoked: AtomicBool,
+    /// When the user was read (Unix seconds): a change to the user at or after it makes this
+    /// copy stale.
+    read_at: i64,
 }
 
 impl CachedSession {
-    pub fn new(user: User, revoked: bool) -> CachedSession {
-        CachedSession { user: Arc::new(user), revoked: AtomicBool::new(revoked) }
+    pub fn new(user: User, revoked: bool, read_at: i64) -> CachedSession {
+        CachedSession { user: Arc::new(user), revoked: AtomicBool::new(revoked), read_at }
     }
 
     pub fn is_revoked(&self) -> bool {
@@ -75,14 +82,19 @@ impl SessionCache {
         }
     }
 
-    /// Forget the sessions of these users: what this instance cached about them (role,
-    /// verified, disabled) is read again on next use.
-    pub fn forget_users(&self, users: &[crate::ids::UserId]) {
-        if users.is_empty() {
+    /// Forget the sessions of users changed (role, verified, disabled) at or after what this
+    /// instance read: each is read again on next use. A copy read after the change stays, so
+    /// a change seen by several polls costs one reread, not one per poll.
+    pub fn forget_users(&self, changed: &[(crate::ids::UserId, i64)]) {
+        if changed.is_empty() {
             return;
         }
+        let changed: HashMap<&crate::ids::UserId, i64> = changed.iter().map(|(id, at)| (id, *at)).collect();
+        let stale = |session: &CachedSession| {
+            changed.get(&session.user.id).is_some_and(|at| *at + CLOCK_SKEW_SECS >= session.read_at)
+        };
         let Ok(mut slots) = self.slots.write() else { return };
-        slots.retain(|_, slot| !matches!(slot.get(), Some(Some(session)) if users.contains(&session.user.id)));
+        slots.retain(|_, slot| !matches!(slot.get(), Some(Some(session)) if stale(session)));
     }
 
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
@@ -94,5 +106,50 @@ impl SessionCache {
                 session.revoked.store(true, Ordering::Release);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::Role;
+    use crate::ids::{Email, UserId};
+
+    fn user(id: &str) -> User {
+        User {
+            id: UserId::from_trusted(id),
+            email: Email::from_trusted(format!("{id}@example.com")),
+            name: None,
+            role: Role::User,
+            email_verified: false,
+            disabled: false,
+            created_at: String::new(),
+        }
+    }
+
+    async fn cache_with(sid: &SessionId, who: &str, read_at: i64, cache: &SessionCache) {
+        let loaded =
+            cache.get_or_load(sid, || async { Ok::<_, ()>(Some(CachedSession::new(user(who), false, read_at))) });
+        assert!(loaded.await.unwrap().is_some());
+    }
+
+    /// Whether `sid` is still cached: a load that would return nothing tells.
+    async fn cached(sid: &SessionId, cache: &SessionCache) -> bool {
+        cache.get_or_load(sid, || async { Ok::<_, ()>(None) }).await.unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_change_newer_than_the_copy_forgets_it_and_an_older_one_does_not() {
+        let cache = SessionCache::new(100);
+        let (a, b) = (SessionId::from_trusted("a"), SessionId::from_trusted("b"));
+        cache_with(&a, "ada", 1_000, &cache).await;
+        cache_with(&b, "bob", 1_000, &cache).await;
+        // Older than the read by more than the clock skew: ada's copy already has it.
+        cache.forget_users(&[(UserId::from_trusted("ada"), 1_000 - CLOCK_SKEW_SECS - 1)]);
+        assert!(cached(&a, &cache).await);
+        // Within the skew, or newer: reread.
+        cache.forget_users(&[(UserId::from_trusted("ada"), 1_000 - CLOCK_SKEW_SECS)]);
+        assert!(!cached(&a, &cache).await);
+        assert!(cached(&b, &cache).await, "nobody else is forgotten");
     }
 }

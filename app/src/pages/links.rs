@@ -33,9 +33,23 @@ fn outcome_view(outcome: Option<Result<String, ApiFailure>>) -> Option<AnyView> 
     })
 }
 
+/// A one-field form that sends its value with `send` and shows the outcome in words.
 #[component]
-pub fn ForgotPassword() -> impl IntoView {
-    let email = RwSignal::new(String::new());
+fn OneFieldForm<F, Fut>(
+    title: &'static str,
+    intro: &'static str,
+    label: &'static str,
+    input_type: &'static str,
+    autocomplete: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    button: &'static str,
+    send: F,
+) -> impl IntoView
+where
+    F: Fn(String) -> Fut + Copy + 'static,
+    Fut: std::future::Future<Output = Result<String, ApiFailure>> + 'static,
+{
+    let value = RwSignal::new(String::new());
     let outcome = RwSignal::new(None::<Result<String, ApiFailure>>);
     let pending = RwSignal::new(false);
     let hydrated = hydrated();
@@ -45,94 +59,42 @@ pub fn ForgotPassword() -> impl IntoView {
             return;
         }
         pending.set(true);
-        let e = email.get_untracked();
+        let sent = value.get_untracked();
         leptos::task::spawn_local(async move {
-            let result = server_fns::forgot_password(e).await.map(|accepted| accepted.message);
+            let result = send(sent).await;
             pending.set(false);
-            outcome.set(Some(result));
-        });
-    };
-    view! {
-        <Title text="Forgot password" />
-        <section class="card narrow">
-            <h1>"Forgot password"</h1>
-            <p>
-                "Enter the email of your account. If it exists, a link to choose a new password is mailed to it. The answer is the same either way, and takes the same time: nobody learns here who has an account."
-            </p>
-            <form on:submit=submit novalidate>
-                <label for="email">"Email"</label>
-                <input
-                    id="email"
-                    type="email"
-                    autocomplete="email"
-                    required
-                    prop:value=email
-                    on:input=move |ev| email.set(event_target_value(&ev))
-                />
-                <button type="submit" disabled=move || pending.get() || !hydrated.get()>
-                    "Mail me a link"
-                </button>
-            </form>
-            {move || outcome_view(outcome.get())}
-            <p>
-                <a href="/login">"Back to log in"</a>
-            </p>
-        </section>
-    }
-}
-
-#[component]
-pub fn ResetPassword() -> impl IntoView {
-    let session = use_session();
-    let query = use_query_map();
-    let password = RwSignal::new(String::new());
-    let outcome = RwSignal::new(None::<Result<String, ApiFailure>>);
-    let pending = RwSignal::new(false);
-    let hydrated = hydrated();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        let token = query.get_untracked().get("token").unwrap_or_default();
-        let new_password = password.get_untracked();
-        leptos::task::spawn_local(async move {
-            let result = server_fns::reset_password(token, new_password).await.map(|()| {
-                // Every session of the account is revoked, this browser's included.
-                session.sign_out_locally();
-                "Your new password is set, and every session of the account has been signed out. Log in with the new password.".to_string()
-            });
-            pending.set(false);
-            if result.is_ok() {
-                password.set(String::new());
+            if result.is_ok() && input_type == "password" {
+                value.set(String::new());
             }
             outcome.set(Some(result));
         });
     };
     view! {
-        <Title text="Choose a new password" />
+        <Title text=title />
         <section class="card narrow">
-            <h1>"Choose a new password"</h1>
-            <p>
-                "Setting it signs the account out everywhere: every refresh token and every access token issued before stops working. The link works once."
-            </p>
+            <h1>{title}</h1>
+            <p>{intro}</p>
             <form on:submit=submit novalidate>
-                <label for="new-password">"New password"</label>
+                <label for="one-field">{label}</label>
                 <input
-                    id="new-password"
-                    type="password"
-                    autocomplete="new-password"
+                    id="one-field"
+                    type=input_type
+                    autocomplete=autocomplete
                     required
-                    aria-describedby="password-hint"
-                    prop:value=password
-                    on:input=move |ev| password.set(event_target_value(&ev))
+                    aria-describedby=hint.map(|_| "one-field-hint")
+                    prop:value=value
+                    on:input=move |ev| value.set(event_target_value(&ev))
                 />
-                <p id="password-hint" class="hint">
-                    "8 to 128 characters. Spaces count."
-                </p>
+                {hint
+                    .map(|hint| {
+                        view! {
+                            <p id="one-field-hint" class="hint">
+                                {hint}
+                            </p>
+                        }
+                    })}
                 <button type="submit" disabled=move || pending.get() || !hydrated.get()>
-                    "Set the new password"
+                    {button}
                 </button>
             </form>
             {move || outcome_view(outcome.get())}
@@ -140,6 +102,49 @@ pub fn ResetPassword() -> impl IntoView {
                 <a href="/login">"Log in"</a>
             </p>
         </section>
+    }
+}
+
+#[component]
+pub fn ForgotPassword() -> impl IntoView {
+    let send = |email: String| async move { server_fns::forgot_password(email).await.map(|accepted| accepted.message) };
+    view! {
+        <OneFieldForm
+            title="Forgot password"
+            intro="Enter the email of your account. If it exists, a link to choose a new password is mailed to it. The answer is the same either way, and takes the same time: nobody learns here who has an account."
+            label="Email"
+            input_type="email"
+            autocomplete="email"
+            button="Mail me a link"
+            send
+        />
+    }
+}
+
+#[component]
+pub fn ResetPassword() -> impl IntoView {
+    let session = use_session();
+    let query = use_query_map();
+    let send = move |new_password: String| {
+        let token = query.get_untracked().get("token").unwrap_or_default();
+        async move {
+            server_fns::reset_password(token, new_password).await?;
+            // Every session of the account is revoked, this browser's included.
+            session.sign_out_locally();
+            Ok("Your new password is set, and every session of the account has been signed out. Log in with the new password.".to_string())
+        }
+    };
+    view! {
+        <OneFieldForm
+            title="Choose a new password"
+            intro="Setting it signs the account out everywhere: every refresh token and every access token issued before stops working. The link works once."
+            label="New password"
+            input_type="password"
+            autocomplete="new-password"
+            hint="8 to 128 characters. Spaces count."
+            button="Set the new password"
+            send
+        />
     }
 }
 

@@ -264,7 +264,8 @@ impl Inner {
     /// Users changed here: forget what this instance cached about them (the others do at
     /// their next poll).
     fn forget_users(&self, ids: &[UserId]) {
-        self.sessions.forget_users(ids);
+        let now = now();
+        self.sessions.forget_users(&ids.iter().map(|id| (id.clone(), now)).collect::<Vec<_>>());
     }
 
     /// Mail was queued here: deliver it now rather than at the next tick.
@@ -289,7 +290,9 @@ impl Inner {
 }
 
 async fn load_session(db: &Db, sid: &SessionId) -> Result<Option<CachedSession>, AuthError> {
+    // Before reading: a change committed while we read is newer than what we hold.
+    let read_at = now();
     let Some(row) = sessions::find(&db.pool, sid).await? else { return Ok(None) };
     let Some(user) = users::find_by_id(&db.pool, &row.user_id).await? else { return Ok(None) };
-    Ok(Some(CachedSession::new(user.user, row.revoked)))
+    Ok(Some(CachedSession::new(user.user, row.revoked, read_at)))
 }

@@ -39,7 +39,7 @@ pub(super) async fn poll_revocations(inner: Weak<Inner>) {
         match polled {
             Ok(changes) => {
                 inner.sessions.mark_revoked(&changes.revoked);
-                inner.forget_users(&changes.users);
+                inner.sessions.forget_users(&changes.users);
                 if changes.key_withdrawn
                     && let Err(e) = inner.reload_keys().await
                 {
@@ -62,7 +62,8 @@ pub(super) async fn poll_revocations(inner: Weak<Inner>) {
 /// What other instances changed since a time.
 struct Changes {
     revoked: Vec<SessionId>,
-    users: Vec<UserId>,
+    /// Users changed, and when.
+    users: Vec<(UserId, i64)>,
     key_withdrawn: bool,
 }
 

@@ -54,7 +54,7 @@ pub async fn peek<'e>(
     .bind(now)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get::<String, _>("user_id").map(UserId::from_trusted)).transpose()
+    user_of(row)
 }
 
 /// Use a link: one conditional update, so of two parallel uses exactly one gets the user.
@@ -73,6 +73,10 @@ pub async fn consume<'e>(
     .bind(now)
     .fetch_optional(db)
     .await?;
+    user_of(row)
+}
+
+fn user_of(row: Option<sqlx::any::AnyRow>) -> Result<Option<UserId>, sqlx::Error> {
     row.map(|r| r.try_get::<String, _>("user_id").map(UserId::from_trusted)).transpose()
 }
 

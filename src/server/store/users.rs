@@ -38,6 +38,7 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
 }
 
 /// Insert a user; a taken email is the database's unique violation (see `is_unique_violation`).
+/// `updated_at` stays 0: no instance has anything of a new user to forget.
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn insert<'e>(
     db: impl AnyExecutor<'e>,
@@ -46,8 +47,8 @@ pub async fn insert<'e>(
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, role, created_at, email_verified, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+        "INSERT INTO users (id, email, name, password_hash, role, created_at, email_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(user.id.as_str())
     .bind(user.email.as_str())
@@ -203,8 +204,8 @@ pub async fn lock_enabled_admins<'e>(db: impl AnyExecutor<'e>) -> Result<Vec<Use
     rows.iter().map(|r| r.try_get::<String, _>("id").map(UserId::from_trusted)).collect()
 }
 
-/// Users changed at or after `since` (see [`update`]).
-pub async fn changed_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<UserId>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id FROM users WHERE updated_at >= $1").bind(since).fetch_all(db).await?;
-    rows.iter().map(|r| r.try_get::<String, _>("id").map(UserId::from_trusted)).collect()
+/// Users changed at or after `since`, with when (see [`update`]).
+pub async fn changed_since<'e>(db: impl AnyExecutor<'e>, since: i64) -> Result<Vec<(UserId, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, updated_at FROM users WHERE updated_at >= $1").bind(since).fetch_all(db).await?;
+    rows.iter().map(|r| Ok((UserId::from_trusted(r.try_get::<String, _>("id")?), r.try_get("updated_at")?))).collect()
 }
