@@ -13,7 +13,7 @@ both_backends!(
     a_retry_after_the_grace_is_reuse,
     sessions_end_at_their_absolute_life_however_often_they_refresh,
     a_partitioned_instance_stops_trusting_its_cache_and_catches_up,
-    dead_sessions_tokens_and_retired_keys_are_purged,
+    dead_sessions_tokens_retired_keys_and_old_events_are_purged,
 );
 
 async fn a_lost_refresh_response_can_be_retried_while_its_successor_is_unused(backend: Backend) {
@@ -110,7 +110,7 @@ async fn a_partitioned_instance_stops_trusting_its_cache_and_catches_up(backend:
     b.stop().await;
 }
 
-async fn dead_sessions_tokens_and_retired_keys_are_purged(backend: Backend) {
+async fn dead_sessions_tokens_retired_keys_and_old_events_are_purged(backend: Backend) {
     let db = TestDb::new(backend).await;
     let vars = [
         ("AUTH_RATE_LIMIT_PER_MIN", "0"),
@@ -127,6 +127,37 @@ async fn dead_sessions_tokens_and_retired_keys_are_purged(backend: Backend) {
     let pool = db.pool().await;
     assert!(count(&pool, "SELECT COUNT(*) FROM refresh_tokens").await >= 1);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM signing_keys").await, 2);
+    // Rows from long ago: an audit event past the 90-day retention and one within it, a link
+    // that expired two days ago, a mail from eight days ago.
+    let day = 86_400;
+    let now = tokenflow::time::now();
+    let user_id = tokens.user["id"].as_str().unwrap().to_string();
+    for (id, at) in [("old-event", now - 91 * day), ("kept-event", now - 89 * day)] {
+        sqlx::query("INSERT INTO audit_events (id, at, user_id, type) VALUES ($1, $2, $3, 'login')")
+            .bind(id)
+            .bind(at)
+            .bind(&user_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO links (token_hash, user_id, purpose, created_at, expires_at) VALUES ('old', $1, 'reset', $2, $3)",
+    )
+    .bind(&user_id)
+    .bind(now - 3 * day)
+    .bind(now - 2 * day)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO mail (id, recipient, subject, body, created_at, not_after, next_attempt_at, sent_at) \
+         VALUES ('old-mail', 'brief@example.com', 's', 'b', $1, $1, $1, $1)",
+    )
+    .bind(now - 8 * day)
+    .execute(&pool)
+    .await
+    .unwrap();
     // …then one that purges every 300 ms clears what can no longer matter.
     let mut config = test_config(&db.url, &vars);
     config.auth.purge_interval = Duration::from_millis(300);
@@ -135,8 +166,14 @@ async fn dead_sessions_tokens_and_retired_keys_are_purged(backend: Backend) {
         count(&pool, "SELECT COUNT(*) FROM sessions").await == 0
             && count(&pool, "SELECT COUNT(*) FROM refresh_tokens").await == 0
             && count(&pool, "SELECT COUNT(*) FROM signing_keys").await == 1
+            && count(&pool, "SELECT COUNT(*) FROM audit_events WHERE id = 'old-event'").await == 0
+            && count(&pool, "SELECT COUNT(*) FROM links WHERE token_hash = 'old'").await == 0
+            && count(&pool, "SELECT COUNT(*) FROM mail WHERE id = 'old-mail'").await == 0
     })
     .await;
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM audit_events WHERE id = 'kept-event'").await, 1, "within retention");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM links WHERE purpose = 'verify'").await, 1, "a live link stays");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM mail").await, 1, "this week's mail stays");
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM users").await, 1, "accounts stay");
     app.stop().await;
 }
