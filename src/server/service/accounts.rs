@@ -110,10 +110,20 @@ impl AuthService {
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
         let session = self.create_session(&mut tx, &record.user.id, meta, now).await?;
-        audit::insert(&mut *tx, &event(EventType::Login, &record.user.id, meta).in_session(&session.sid), now).await?;
+        // Under the user's row lock (taken by `create_session`): a reset, a disable or a
+        // deletion that committed while the hash was being checked wins, and no session of the
+        // old password outlives it.
+        let current = users::find_by_id(&mut *tx, &record.user.id).await?;
+        let Some(current) = current.filter(|c| c.password_hash == record.password_hash) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if current.user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        audit::insert(&mut *tx, &event(EventType::Login, &current.user.id, meta).in_session(&session.sid), now).await?;
         tx.commit().await?;
-        tracing::info!(user_id = %record.user.id, session_id = %session.sid, "logged in");
-        Ok(Timed { value: self.open_session(record.user, session, now).await?, argon2 })
+        tracing::info!(user_id = %current.user.id, session_id = %session.sid, "logged in");
+        Ok(Timed { value: self.open_session(current.user, session, now).await?, argon2 })
     }
 
     /// Count the attempt (parallel-safe), then verify `password` for `email` (against a dummy

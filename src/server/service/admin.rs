@@ -221,6 +221,9 @@ impl AuthService {
         if admins.contains(&id) && admins.len() == 1 {
             return Err(AuthError::LastAdmin);
         }
+        // A sign-in in flight (it holds this lock while it adds its session) finishes first, so
+        // its session is buried with the others.
+        users::lock(&mut *tx, &id).await?;
         let buried = sessions::bury_all(&mut *tx, &id, now).await?;
         mail_store::drop_pending_to(&mut *tx, record.user.email.as_str()).await?;
         if !users::delete(&mut *tx, &id).await? {

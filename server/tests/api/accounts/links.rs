@@ -13,7 +13,36 @@ both_backends!(
     a_reset_link_sets_the_password_once_and_ends_every_session_everywhere,
     links_are_refused_when_expired_of_the_wrong_kind_or_made_up,
     forgot_password_answers_alike_for_unknown_disabled_and_real_accounts,
+    a_reset_leaves_no_session_of_the_old_password_however_logins_race_it,
 );
+
+async fn a_reset_leaves_no_session_of_the_old_password_however_logins_race_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    app.signed_up("raced@example.com").await;
+    let token = link_token(users_cli(&db.url, &["reset-link", "raced@example.com"]).trim(), "reset-password");
+    let body = json!({"token": token, "new_password": "the new passphrase"});
+    // Logins with the old password, started before and during the reset.
+    let logins = futures::future::join_all((0..30).map(|_| app.login("raced@example.com", PASSWORD)));
+    let (responses, reset) = tokio::join!(logins, async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        app.post_json("/api/auth/password/reset", &body).await
+    });
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    let mut signed_in = 0;
+    for response in responses {
+        if response.status() == StatusCode::OK {
+            signed_in += 1;
+            let tokens = Tokens::from(response.json::<Value>().await.unwrap());
+            let me = app.get_with("/api/me", &tokens.access).await;
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "a session of the old password outlived the reset");
+        }
+    }
+    println!("{signed_in} of 30 logins with the old password answered 200, each revoked by the reset");
+    let pool = db.pool().await;
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL").await, 0);
+    app.stop().await;
+}
 
 async fn a_verification_link_verifies_once_and_the_next_tokens_say_so(backend: Backend) {
     let db = TestDb::new(backend).await;
