@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use crate::error::ApiFailure;
 use crate::layout::Protected;
 use crate::pages::events::EventLog;
+use crate::pages::{failed, loading};
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
@@ -54,22 +55,8 @@ fn Sessions() -> impl IntoView {
                 {move || notice.get()}
             </p>
             {move || match sessions.get() {
-                None => {
-                    view! {
-                        <p class="placeholder" aria-busy="true">
-                            "Loading sessions…"
-                        </p>
-                    }
-                        .into_any()
-                }
-                Some(Err(e)) => {
-                    view! {
-                        <p class="error" role="alert">
-                            {e.explain()}
-                        </p>
-                    }
-                        .into_any()
-                }
+                None => loading("Loading sessions…"),
+                Some(Err(e)) => failed(&e),
                 Some(Ok(list)) => {
                     view! {
                         <table class="sessions" data-testid="sessions">

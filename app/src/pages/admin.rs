@@ -9,6 +9,7 @@ use tokenflow::dto::{EventType, Role, User};
 use crate::error::ApiFailure;
 use crate::layout::Protected;
 use crate::pages::events::{EventLog, describe};
+use crate::pages::{failed, loading};
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
@@ -85,12 +86,7 @@ fn AdminPanel() -> impl IntoView {
         search.set(query.get_untracked());
     };
     move || match users.get() {
-        None => view! {
-            <p class="placeholder" aria-busy="true">
-                "Loading users…"
-            </p>
-        }
-        .into_any(),
+        None => loading("Loading users…"),
         Some(Err(e)) if e.status == 403 => view! {
             <section class="card forbidden" data-testid="forbidden">
                 <h2>"403 forbidden: admins only"</h2>
@@ -101,12 +97,7 @@ fn AdminPanel() -> impl IntoView {
             </section>
         }
         .into_any(),
-        Some(Err(e)) => view! {
-            <p class="error" role="alert">
-                {e.explain()}
-            </p>
-        }
-        .into_any(),
+        Some(Err(e)) => failed(&e),
         Some(Ok(list)) => {
             let more = list.next_cursor.clone();
             view! {

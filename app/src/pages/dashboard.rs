@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::layout::Protected;
+use crate::pages::{failed, loading};
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
@@ -23,18 +24,8 @@ fn WhoAmI() -> impl IntoView {
     let session = use_session();
     let me = LocalResource::new(move || with_auth(session, server_fns::whoami));
     move || match me.get() {
-        None => view! {
-            <p class="placeholder" aria-busy="true">
-                "Asking the server who you are…"
-            </p>
-        }
-        .into_any(),
-        Some(Err(e)) => view! {
-            <p class="error" role="alert">
-                {e.explain()}
-            </p>
-        }
-        .into_any(),
+        None => loading("Asking the server who you are…"),
+        Some(Err(e)) => failed(&e),
         Some(Ok(me)) => view! {
             <section class="card" data-testid="whoami">
                 <h2>"Signed in as " <span data-testid="me-email">{me.user.email.to_string()}</span></h2>

@@ -21,6 +21,28 @@ pub use outbox::Outbox;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::error::ApiFailure;
+
+/// What a page shows while its data is on the way.
+pub(crate) fn loading(text: &'static str) -> AnyView {
+    view! {
+        <p class="placeholder" aria-busy="true">
+            {text}
+        </p>
+    }
+    .into_any()
+}
+
+/// A refusal, in plain words, announced to screen readers.
+pub(crate) fn failed(e: &ApiFailure) -> AnyView {
+    view! {
+        <p class="error" role="alert">
+            {e.explain()}
+        </p>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]

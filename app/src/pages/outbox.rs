@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::pages::{failed, loading};
 use crate::server_fns;
 
 #[component]
@@ -16,22 +17,8 @@ pub fn Outbox() -> impl IntoView {
             "No SMTP_URL is set, so the mail Tokenflow sends (verification and reset links) lands here instead of in a mailbox. Set SMTP_URL to send real mail."
         </p>
         {move || match mail.get() {
-            None => {
-                view! {
-                    <p class="placeholder" aria-busy="true">
-                        "Loading mail…"
-                    </p>
-                }
-                    .into_any()
-            }
-            Some(Err(e)) => {
-                view! {
-                    <p class="error" role="alert">
-                        {e.explain()}
-                    </p>
-                }
-                    .into_any()
-            }
+            None => loading("Loading mail…"),
+            Some(Err(e)) => failed(&e),
             Some(Ok(outbox)) if outbox.messages.is_empty() => {
                 view! { <p data-testid="outbox-empty">"No mail yet."</p> }.into_any()
             }
