@@ -50,6 +50,8 @@ pub struct Config {
     /// `GET /api/outbox` and `/outbox` exist: mail goes to the outbox and the server listens
     /// on a loopback address only.
     pub outbox_served: bool,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Printed at start: no secrets (the database URL may hold a password, so only its scheme).
@@ -66,6 +68,7 @@ impl std::fmt::Debug for Config {
             .field("key_encryption_file", &self.key_encryption_file)
             .field("connections", &self.connections)
             .field("outbox_served", &self.outbox_served)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -184,6 +187,9 @@ pub struct Settings {
     #[arg(long, env = "AUTH_AUDIT_RETENTION_DAYS", default_value_t = d().audit_retention_days,
           value_parser = clap::value_parser!(u64).range(1..=36_500))]
     pub audit_retention_days: u64,
+    /// Serve Prometheus metrics at http://<this>/metrics (e.g. 127.0.0.1:9464); unset: none.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Seconds within which a request head must arrive.
     #[arg(long, env = "HTTP_HEAD_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub head_timeout_secs: u64,
@@ -266,6 +272,7 @@ impl Config {
             },
             log_json: s.log_format == LogFormat::Json,
             outbox_served,
+            metrics_addr: s.metrics_addr,
         })
     }
 

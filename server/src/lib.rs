@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 mod idle;
+pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), same_site::server_functions))
         .layer(axum::middleware::from_fn_with_state(state.clone(), extract::resolve_client_addr))
         .layer(layers);

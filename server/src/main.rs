@@ -137,6 +137,26 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = config.metrics_addr {
+        let Some(handle) = server::metrics::install() else {
+            tracing::error!("cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        };
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!("cannot listen on {addr} for metrics: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let auth = state.auth.clone();
+        tokio::spawn(async move {
+            if let Err(e) = server::metrics::serve(listener, auth, handle).await {
+                tracing::error!("the metrics listener failed: {e}");
+            }
+        });
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
     tracing::info!("listening on http://{}", config.site_addr);
     match serve(state, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -75,6 +75,15 @@ impl SessionCache {
         Ok(value.clone())
     }
 
+    /// Sessions known to this instance.
+    pub fn len(&self) -> usize {
+        self.slots.read().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forget every session: each is read again, revoked or not, on its next use.
     pub fn clear(&self) {
         if let Ok(mut slots) = self.slots.write() {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod error;
 pub mod keys;
 pub mod mail;
+pub mod meter;
 pub mod password;
 pub mod seal;
 pub mod service;

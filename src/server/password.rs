@@ -94,6 +94,8 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 pub struct PasswordHasher {
     jobs: mpsc::SyncSender<Job>,
     computed: Arc<std::sync::atomic::AtomicU64>,
+    /// Jobs queued and not yet taken by a worker (a gauge for the metrics).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How long a hash took on its worker, for `Server-Timing` and logs.
@@ -125,7 +127,12 @@ impl PasswordHasher {
                 }
             })?;
         }
-        Ok(PasswordHasher { jobs: tx, computed: Arc::default() })
+        Ok(PasswordHasher { jobs: tx, computed: Arc::default(), waiting: Arc::default() })
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hashes computed so far (jobs dropped unrun do not count).
@@ -140,7 +147,10 @@ impl PasswordHasher {
         let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let computed = Arc::clone(&self.computed);
+        let waiting = Arc::clone(&self.waiting);
+        let taken = Arc::clone(&self.waiting);
         let job: Job = Box::new(move |memory| {
+            taken.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             // The request that queued this is gone (the client hung up, the request timed
             // out): 19 MiB and tens of milliseconds for nobody. Drop it unrun.
             if done.is_closed() {
@@ -150,14 +160,22 @@ impl PasswordHasher {
             let _entered = span.enter();
             let started = Instant::now();
             let out = f(memory);
-            let _ = done.send((out, started.elapsed()));
+            let took = started.elapsed();
+            crate::meter::password_hash(took);
+            let _ = done.send((out, took));
         });
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => {
-                AuthError::Unavailable { what: "password hashing is saturated", retry_after: 1 }
-            }
-            mpsc::TrySendError::Disconnected(_) => AuthError::internal("hash workers stopped"),
-        })?;
+        waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.jobs
+            .try_send(job)
+            .inspect_err(|_| {
+                waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => {
+                    AuthError::Unavailable { what: "password hashing is saturated", retry_after: 1 }
+                }
+                mpsc::TrySendError::Disconnected(_) => AuthError::internal("hash workers stopped"),
+            })?;
         result.await.map_err(|_| AuthError::internal("hash worker dropped a job"))
     }
 

@@ -12,6 +12,7 @@ mod flow;
 mod forged;
 mod instances;
 mod limits;
+mod metrics;
 mod races;
 mod resource_server;
 mod rotation;

@@ -100,6 +100,17 @@ impl AuthService {
         &self,
         req: LoginRequest,
         meta: &RequestMeta,
+        admitted: Admitted,
+    ) -> Result<Timed<TokenResponse>, AuthError> {
+        let result = self.try_login(req, meta, admitted).await;
+        crate::meter::login(&result);
+        result
+    }
+
+    async fn try_login(
+        &self,
+        req: LoginRequest,
+        meta: &RequestMeta,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
@@ -249,6 +260,12 @@ impl AuthService {
     /// [`AuthError::InvalidGrant`] for an unknown, expired, spent or revoked token.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, req: RefreshRequest, meta: &RequestMeta) -> Result<TokenResponse, AuthError> {
+        let result = self.try_refresh(req, meta).await;
+        crate::meter::refresh(&result);
+        result
+    }
+
+    async fn try_refresh(&self, req: RefreshRequest, meta: &RequestMeta) -> Result<TokenResponse, AuthError> {
         let presented = Zeroizing::new(req.refresh_token);
         let s = &self.inner.settings;
         let hash = hash_refresh(&presented);
@@ -314,6 +331,7 @@ impl AuthService {
             }
         }
         tracing::warn!(session_id = %spent.session_id, "refresh token reused: revoking the session");
+        crate::meter::refresh_reuse();
         if let Some(user_id) = sessions::user_of(&db.pool, &spent.session_id).await? {
             let event = event(EventType::RefreshReuse, &user_id, meta)
                 .in_session(&spent.session_id)

@@ -48,6 +48,7 @@ async fn drain(inner: &Inner) {
             }
         };
         let outcome = inner.mailer.send(&claimed.recipient, &claimed.subject, &claimed.body).await;
+        crate::meter::mail(if outcome.is_ok() { "delivered" } else { "failed" });
         let recorded = match &outcome {
             Ok(()) => {
                 tracing::info!(mail_id = %claimed.id, attempts = claimed.attempts, "mail delivered");

@@ -165,6 +165,19 @@ impl AuthService {
         self.ring().jwks()
     }
 
+    /// The levels the metrics show (hash queue, mail queue, pool, caches), read now.
+    pub async fn levels(&self) -> crate::meter::Levels {
+        let inner = &self.inner;
+        crate::meter::Levels {
+            hash_jobs_waiting: inner.hasher.waiting(),
+            mail_waiting: crate::store::mail::waiting(&inner.db.pool).await.unwrap_or(-1),
+            db_connections: inner.db.pool.size(),
+            db_connections_idle: inner.db.pool.num_idle(),
+            token_cache_entries: inner.tokens.len(),
+            session_cache_entries: inner.sessions.len(),
+        }
+    }
+
     /// `true` when the database answers.
     pub async fn ready(&self) -> bool {
         self.inner.db.ping().await
@@ -194,6 +207,16 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] with the reason.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
+        let checked = self.check_token(bearer).await;
+        crate::meter::token_check(match &checked {
+            Ok(who) if who.check.cached => "cache",
+            Ok(_) => "verify",
+            Err(_) => "refused",
+        });
+        checked
+    }
+
+    async fn check_token(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
         let token = bearer.ok_or(AuthError::MissingToken)?;
         let started = Instant::now();
         let now = now();
@@ -255,6 +278,7 @@ impl Inner {
     /// Sessions just revoked here: refuse them in this instance at once, and tell the others
     /// (PostgreSQL NOTIFY; the poll catches whatever a notification misses).
     async fn revoked(&self, sids: &[SessionId]) {
+        crate::meter::revocations(sids.len());
         self.sessions.mark_revoked(sids);
         if let Err(e) = self.db.notify_revoked(sids).await {
             tracing::warn!(error = %e, "announcing revocations failed; other instances will see them at their next poll");

@@ -79,6 +79,12 @@ pub async fn claim_due<'e, E: AnyExecutor<'e> + Copy>(
     .transpose()
 }
 
+/// Mail not yet delivered (and not past its use).
+pub async fn waiting<'e>(db: impl AnyExecutor<'e>) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM mail WHERE sent_at IS NULL AND body <> ''").fetch_one(db).await?;
+    row.try_get("n")
+}
+
 /// Delivered: the body (and its link) is dropped.
 pub async fn delivered<'e>(db: impl AnyExecutor<'e>, id: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE mail SET sent_at = $2, body = '', last_error = NULL WHERE id = $1")
