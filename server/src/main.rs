@@ -43,7 +43,11 @@ enum KeysCommand {
     List,
     /// Withdraw a (compromised) key at once: it leaves the JWKS and every instance's ring
     /// within 2 s, the tokens it signed are refused, and if it was signing a fresh key signs.
-    Retire { kid: String },
+    Retire {
+        /// The key id (as `keys list` shows it; it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -222,8 +222,13 @@ impl AuthService {
             return Err(AuthError::LastAdmin);
         }
         // A sign-in in flight (it holds this lock while it adds its session) finishes first, so
-        // its session is buried with the others.
+        // its session is buried with the others; a password reset that committed while the
+        // password was being checked wins (the old password deletes nothing).
         users::lock(&mut *tx, &id).await?;
+        let current = users::find_by_id(&mut *tx, &id).await?;
+        if current.is_none_or(|c| c.password_hash != record.password_hash) {
+            return Err(AuthError::InvalidCredentials);
+        }
         let buried = sessions::bury_all(&mut *tx, &id, now).await?;
         mail_store::drop_pending_to(&mut *tx, record.user.email.as_str()).await?;
         if !users::delete(&mut *tx, &id).await? {

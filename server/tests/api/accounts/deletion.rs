@@ -10,7 +10,33 @@ both_backends!(
     deleting_an_account_takes_its_sessions_and_links_and_keeps_its_events,
     activity_is_the_callers_own_newest_first_and_paginated,
     a_refresh_token_reuse_shows_up_as_such,
+    the_old_password_deletes_nothing_once_a_reset_has_won,
 );
+
+/// A deletion with the old password racing a reset: never both. Either the account is gone
+/// (and the reset link with it) or the password changed and the deletion is refused.
+async fn the_old_password_deletes_nothing_once_a_reset_has_won(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_RATE_LIMIT_PER_MIN", "0")])).await;
+    for round in 0..6 {
+        let email = format!("race{round}@example.com");
+        let tokens = app.signed_up(&email).await;
+        let token = link_token(users_cli(&db.url, &["reset-link", &email]).trim(), "reset-password");
+        let body = json!({"token": token, "new_password": "the new passphrase"});
+        let (deleted, reset) =
+            tokio::join!(delete_me(&app, &tokens.access, PASSWORD), app.post_json("/api/auth/password/reset", &body));
+        let (deleted, reset) = (deleted.status(), reset.status());
+        assert!(
+            !(deleted == StatusCode::NO_CONTENT && reset == StatusCode::NO_CONTENT),
+            "round {round}: the account was deleted with the old password and reset as well"
+        );
+        assert!(
+            deleted == StatusCode::NO_CONTENT || reset == StatusCode::NO_CONTENT,
+            "round {round}: {deleted} {reset}"
+        );
+    }
+    app.stop().await;
+}
 
 async fn a_refresh_token_reuse_shows_up_as_such(backend: Backend) {
     let db = TestDb::new(backend).await;

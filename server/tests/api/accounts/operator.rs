@@ -93,6 +93,7 @@ async fn a_retired_key_is_refused_everywhere_at_once(backend: Backend) {
     slow_reload.auth.key_reload = std::time::Duration::from_secs(600);
     let app = TestApp::start(slow_reload).await;
     let user = app.signed_up("holder@example.com").await;
+    // A thumbprint is base64url: it may begin with '-', which must not read as a flag.
     let old_kid = kid_of(&user.access);
     let out = tokenflow(&db.url, &["keys", "retire", &old_kid], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -110,6 +111,9 @@ async fn a_retired_key_is_refused_everywhere_at_once(backend: Backend) {
     assert_eq!(app.get_with("/api/me", &refreshed.access).await.status(), StatusCode::OK);
     let again = tokenflow(&db.url, &["keys", "retire", &old_kid], None);
     assert!(!again.status.success(), "a withdrawn key is gone");
+    // A kid that begins with '-' is a kid, not a flag.
+    let dash = tokenflow(&db.url, &["keys", "retire", "-cXYZ"], None);
+    assert!(String::from_utf8_lossy(&dash.stderr).contains(r#"no usable key "-cXYZ""#), "{dash:?}");
     let pool = db.pool().await;
     assert_eq!(
         count(&pool, "SELECT COUNT(*) FROM audit_events WHERE type = 'key_retired' AND user_id IS NULL").await,
