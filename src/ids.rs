@@ -63,7 +63,7 @@ impl UserId {
 
     /// A user id from outside (a URL, a query); `None` unless it is a UUID.
     pub fn parse(text: &str) -> Option<UserId> {
-        uuid::Uuid::parse_str(text).ok().map(|id| UserId(id.hyphenated().to_string()))
+        canonical_uuid(text).map(UserId)
     }
 }
 
@@ -76,6 +76,12 @@ impl SessionId {
 
     /// A session id from outside (a URL, a notification); `None` unless it is a UUID.
     pub fn parse(text: &str) -> Option<SessionId> {
-        uuid::Uuid::parse_str(text).ok().map(|id| SessionId(id.hyphenated().to_string()))
+        canonical_uuid(text).map(SessionId)
     }
+}
+
+/// A UUID in any of its spellings, written the one way the store writes it.
+#[cfg(feature = "server")]
+fn canonical_uuid(text: &str) -> Option<String> {
+    uuid::Uuid::parse_str(text).ok().map(|id| id.hyphenated().to_string())
 }

@@ -50,12 +50,7 @@ pub use state::AppState;
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let mut config = config.clone();
     config.load_key_encryption()?;
-    let db = Db::connect(&config.database_url).await.context("opening the database")?;
-    let signing_key_pem = match &config.signing_key_file {
-        Some(path) => Some(config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
-        None => None,
-    };
-    let auth = AuthService::start(db, config.auth.clone(), signing_key_pem).await?;
+    let auth = start_auth(&config).await?;
     let leptos = LeptosOptions::builder()
         .output_name("tokenflow")
         .site_root(config.site_root.as_str())
@@ -70,6 +65,20 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         connections: config.connections,
         outbox_served: config.outbox_served,
     })
+}
+
+/// The auth core on the configured database and keys, as the server and the operator
+/// commands both run it (`config`'s key-encryption key already loaded).
+///
+/// # Errors
+/// An unreachable database, a failed migration, an unusable key file or setting.
+pub async fn start_auth(config: &Config) -> anyhow::Result<AuthService> {
+    let db = Db::connect(&config.database_url).await.context("opening the database")?;
+    let signing_key_pem = match &config.signing_key_file {
+        Some(path) => Some(config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
+        None => None,
+    };
+    AuthService::start(db, config.auth.clone(), signing_key_pem).await.context("starting the auth core")
 }
 
 /// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.

@@ -175,17 +175,6 @@ async fn open_db(config: &Config) -> anyhow::Result<tokenflow::store::Db> {
     tokenflow::store::Db::connect(&config.database_url).await.context("opening the database")
 }
 
-/// The core, as the server runs it: operator commands go through the same `AuthService`
-/// methods as the API, and write the same audit log.
-async fn open_service(config: &Config) -> anyhow::Result<AuthService> {
-    let db = open_db(config).await?;
-    let signing_key_pem = match &config.signing_key_file {
-        Some(path) => Some(server::config::read_secret_file(path, "AUTH_SIGNING_KEY_FILE")?),
-        None => None,
-    };
-    AuthService::start(db, config.auth.clone(), signing_key_pem).await.context("starting the auth core")
-}
-
 /// Operator commands on the key ring in the database that every instance shares.
 async fn keys(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     if config.signing_key_file.is_some() {
@@ -204,7 +193,7 @@ async fn keys(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
         }
         KeysCommand::List => list_keys(&open_db(config).await?, config).await,
         KeysCommand::Retire { kid } => {
-            let service = open_service(config).await?;
+            let service = server::start_auth(config).await?;
             let retired = service.retire_key(&kid).await.map_err(|e| match e {
                 AuthError::NotFound => anyhow::anyhow!("no usable key {kid:?} (see tokenflow keys list)"),
                 other => anyhow::Error::new(other).context("withdrawing the key"),
@@ -236,7 +225,7 @@ async fn list_keys(db: &tokenflow::store::Db, config: &Config) -> anyhow::Result
 
 /// Operator commands on accounts, through the core (audited as the operator's).
 async fn users(command: UsersCommand, config: &Config) -> anyhow::Result<()> {
-    let service = open_service(config).await?;
+    let service = server::start_auth(config).await?;
     let meta = RequestMeta::operator();
     let patch = |role, disabled| UserPatch { role, disabled };
     let (email, change) = match command {

@@ -67,19 +67,8 @@ impl AuthService {
         let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
-        let user = User {
-            id: UserId::generate(),
-            email,
-            name,
-            role: Role::User,
-            email_verified: false,
-            disabled: false,
-            created_at: rfc3339(now),
-        };
         let mut tx = self.inner.db.pool.begin().await?;
-        users::insert(&mut *tx, &user, &password_hash, now)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+        let user = insert_account(&mut tx, email, name, Role::User, false, &password_hash, now).await?;
         let session = self.create_session(&mut tx, &user.id, meta, now).await?;
         // The first verification link goes out with the account, or with neither.
         self.make_link(&mut tx, &user, Purpose::Verify, Delivery::Mail, None, now).await?;
@@ -115,19 +104,13 @@ impl AuthService {
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
         let (record, argon2) = self.check_password(&email, req.password, meta).await?;
-        if record.user.disabled {
-            return Err(AuthError::AccountDisabled);
-        }
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
         let session = self.create_session(&mut tx, &record.user.id, meta, now).await?;
         // Under the user's row lock (taken by `create_session`): a reset, a disable or a
         // deletion that committed while the hash was being checked wins, and no session of the
         // old password outlives it.
-        let current = users::find_by_id(&mut *tx, &record.user.id).await?;
-        let Some(current) = current.filter(|c| c.password_hash == record.password_hash) else {
-            return Err(AuthError::InvalidCredentials);
-        };
+        let current = still_verified(&mut tx, &record).await?;
         if current.user.disabled {
             return Err(AuthError::AccountDisabled);
         }
@@ -509,6 +492,38 @@ impl AuthService {
             }
         });
     }
+}
+
+/// Insert a new account inside `tx` (a taken email is [`AuthError::EmailTaken`]).
+pub(super) async fn insert_account(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    email: Email,
+    name: Option<String>,
+    role: Role,
+    email_verified: bool,
+    password_hash: &str,
+    now: i64,
+) -> Result<User, AuthError> {
+    let user =
+        User { id: UserId::generate(), email, name, role, email_verified, disabled: false, created_at: rfc3339(now) };
+    users::insert(&mut **tx, &user, password_hash, now)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+    Ok(user)
+}
+
+/// The account of `verified` as it is now, if its password is still the one just verified.
+/// The caller holds the account's row lock, so a reset that committed meanwhile is seen and
+/// wins.
+///
+/// # Errors
+/// [`AuthError::InvalidCredentials`] when the password changed or the account is gone.
+pub(super) async fn still_verified(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    verified: &UserRecord,
+) -> Result<UserRecord, AuthError> {
+    let current = users::find_by_id(&mut **tx, &verified.user.id).await?;
+    current.filter(|c| c.password_hash == verified.password_hash).ok_or(AuthError::InvalidCredentials)
 }
 
 pub(super) fn encode_cursor((created_at, id): &(i64, String)) -> String {

@@ -11,10 +11,11 @@ use crate::error::AuthError;
 use crate::ids::{Email, Kid, UserId};
 use crate::password::check_password_policy;
 use crate::store::audit::{self, NewEvent};
-use crate::store::{is_unique_violation, keys as key_store, mail as mail_store, sessions, users};
-use crate::time::{now, rfc3339};
+use crate::store::{keys as key_store, mail as mail_store, sessions, users};
+use crate::time::now;
 use crate::web::RequestMeta;
 
+use super::accounts::{insert_account, still_verified};
 use super::audit::event;
 use super::links::Delivery;
 use super::{Admitted, AuthService, Identity, KeySource, rotate_keys};
@@ -129,8 +130,9 @@ impl AuthService {
         let id = UserId::parse(id).ok_or(AuthError::NotFound)?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
-        users::lock(&mut *tx, &id).await?;
-        users::find_by_id(&mut *tx, &id).await?.ok_or(AuthError::NotFound)?;
+        if !users::lock(&mut *tx, &id).await? {
+            return Err(AuthError::NotFound);
+        }
         let revoked = sessions::revoke_all(&mut *tx, &id, now).await?;
         let detail = format!("{} session(s) revoked", revoked.len());
         audit::insert(
@@ -177,20 +179,9 @@ impl AuthService {
         check_password_policy(&password)?;
         let (password_hash, _) = self.inner.hasher.hash(password).await?;
         let now = now();
-        let user = User {
-            id: UserId::generate(),
-            email,
-            name: None,
-            role,
-            email_verified: true,
-            disabled: false,
-            created_at: rfc3339(now),
-        };
         let meta = RequestMeta::operator();
         let mut tx = self.inner.db.pool.begin().await?;
-        users::insert(&mut *tx, &user, &password_hash, now)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+        let user = insert_account(&mut tx, email, None, role, true, &password_hash, now).await?;
         let detail = format!("created by the operator as {}", role.as_str());
         audit::insert(&mut *tx, &event(EventType::Signup, &user.id, &meta).detail(detail), now).await?;
         tx.commit().await?;
@@ -211,7 +202,7 @@ impl AuthService {
         _: Admitted,
     ) -> Result<(), AuthError> {
         let (record, _) = self.check_password(&who.user.email, req.password, meta).await?;
-        let id = record.user.id;
+        let id = record.user.id.clone();
         if id != who.user.id {
             return Err(AuthError::InvalidCredentials);
         }
@@ -225,15 +216,10 @@ impl AuthService {
         // its session is buried with the others; a password reset that committed while the
         // password was being checked wins (the old password deletes nothing).
         users::lock(&mut *tx, &id).await?;
-        let current = users::find_by_id(&mut *tx, &id).await?;
-        if current.is_none_or(|c| c.password_hash != record.password_hash) {
-            return Err(AuthError::InvalidCredentials);
-        }
+        still_verified(&mut tx, &record).await?;
         let buried = sessions::bury_all(&mut *tx, &id, now).await?;
         mail_store::drop_pending_to(&mut *tx, record.user.email.as_str()).await?;
-        if !users::delete(&mut *tx, &id).await? {
-            return Err(AuthError::InvalidCredentials);
-        }
+        users::delete(&mut *tx, &id).await?;
         let detail = format!("deleted by its owner; {} session(s) ended", buried.len());
         let event =
             event(EventType::AccountDeleted, &id, meta).by(Some(&id)).in_session(&who.claims.sid).detail(detail);

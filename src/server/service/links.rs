@@ -47,7 +47,8 @@ pub(super) enum LinkOutcome {
 
 impl AuthService {
     /// Make a link for `user` inside `tx` (and queue its mail): at most one per `cooldown`
-    /// seconds, counted under the user's row lock so parallel requests cannot slip through.
+    /// seconds. The caller holds the user's row lock (or has just inserted the user), so
+    /// parallel requests cannot slip through the cooldown.
     pub(super) async fn make_link(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -58,13 +59,11 @@ impl AuthService {
         now: i64,
     ) -> Result<LinkOutcome, AuthError> {
         let s = &self.inner.settings;
-        if let Some(cooldown) = cooldown {
-            users::lock(&mut **tx, &user.id).await?;
-            if let Some(newest) = links::newest(&mut **tx, &user.id, purpose).await?
-                && newest + cooldown > now
-            {
-                return Ok(LinkOutcome::TooSoon { retry_after: u64::try_from(newest + cooldown - now).unwrap_or(1) });
-            }
+        if let Some(cooldown) = cooldown
+            && let Some(newest) = links::newest(&mut **tx, &user.id, purpose).await?
+            && newest + cooldown > now
+        {
+            return Ok(LinkOutcome::TooSoon { retry_after: u64::try_from(newest + cooldown - now).unwrap_or(1) });
         }
         let (ttl, page, kind) = match purpose {
             Purpose::Verify => (s.verify_ttl_secs, "verify-email", MailKind::Verify),
@@ -206,6 +205,9 @@ impl AuthService {
     ) -> Result<Option<Zeroizing<String>>, AuthError> {
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
+        if !users::lock(&mut *tx, &user.id).await? {
+            return Err(AuthError::NotFound);
+        }
         let cooldown = (delivery == Delivery::Mail).then_some(MAIL_COOLDOWN_SECS);
         let LinkOutcome::Made(url) = self.make_link(&mut tx, user, Purpose::Reset, delivery, cooldown, now).await?
         else {

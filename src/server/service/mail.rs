@@ -25,13 +25,10 @@ pub(super) async fn deliver(inner: Weak<Inner>) {
             return;
         }
         drain(&strong).await;
-        let wait = async {
-            tokio::select! {
-                () = strong.mail_queued.notified() => {}
-                () = tokio::time::sleep(TICK) => {}
-            }
-        };
-        wait.await;
+        tokio::select! {
+            () = strong.mail_queued.notified() => {}
+            () = tokio::time::sleep(TICK) => {}
+        }
     }
 }
 

@@ -119,9 +119,10 @@ pub async fn page<'e>(
 
 /// Take the user's row lock until the transaction ends (portable `SELECT … FOR UPDATE`):
 /// what one sign-in decides about a user's sessions, the next one sees.
-pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET role = role WHERE id = $1").bind(id.as_str()).execute(db).await?;
-    Ok(())
+/// `false` when there is no such user.
+pub async fn lock<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET role = role WHERE id = $1").bind(id.as_str()).execute(db).await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Replace the password hash, but only if it is still `expected` (the one just verified) and
@@ -189,9 +190,9 @@ pub async fn update<'e>(
 }
 
 /// Delete the account; its sessions, refresh tokens and links go with it (foreign keys).
-pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str()).execute(db).await?;
-    Ok(done.rows_affected() == 1)
+pub async fn delete<'e>(db: impl AnyExecutor<'e>, id: &UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str()).execute(db).await?;
+    Ok(())
 }
 
 /// Take the row locks of every enabled admin, in one statement (so two transactions take them
