@@ -1,10 +1,10 @@
 //! Extractors that turn a request into what handlers need, with contract-shaped rejections.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -79,22 +79,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The client's address: the TCP peer, or the rightmost untrusted `X-Forwarded-For` hop when
-/// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing.
-/// Runs for every request; handlers and server functions read the [`ClientAddr`] extension.
-pub async fn resolve_client_addr(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let addr = client_ip(peer, request.headers(), &state.trusted_proxies);
-        request.extensions_mut().insert(ClientAddr(addr));
-    }
-    next.run(request).await
-}
-
+/// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing. The edge
+/// resolves it once per request; handlers and server functions read the [`ClientAddr`]
+/// extension.
+///
 /// Walk `X-Forwarded-For` from the right (the hop our trusted proxy added) while each hop is a
 /// trusted proxy; the first untrusted hop is the client. A hop that does not parse ends the
 /// walk at the last address we could vouch for: what lies left of it is the client's to
 /// invent. IPv4-mapped IPv6 addresses count as the IPv4 address they are.
-fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = tokenflow::web::canonical_ip(peer);
     if !is_trusted(&client) {

@@ -21,26 +21,13 @@ use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE};
-use axum::response::IntoResponse;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tokenflow::AuthService;
 use tokenflow::store::Db;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tokenflow::{AuthService, ClientAddr};
 
 pub use config::Config;
-
-/// No request may hold a connection longer; the password queue drains far faster.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-use middleware::{body_limit, json_errors, same_site, security_headers, telemetry};
+use middleware::edge::{EdgeConfig, EdgeLayer, MAX_BODY_BYTES, REQUEST_TIMEOUT};
 pub use state::AppState;
 
 /// Connect to the database, run migrations, load keys: everything before listening.
@@ -57,14 +44,14 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .site_pkg_dir(config.site_pkg_dir.as_str())
         .site_addr(config.site_addr)
         .build();
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         origin: origin_of(&config.auth.issuer).into(),
         auth,
         leptos,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         connections: config.connections,
         outbox_served: config.outbox_served,
-    })
+    }))
 }
 
 /// The auth core on the configured database and keys, as the server and the operator
@@ -99,38 +86,21 @@ pub fn router(state: AppState) -> Router {
         leptos::prelude::provide_context(auth.clone());
         leptos::prelude::provide_context(outbox);
     };
-    let api = routes::api(&state)
-        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let https = state.origin.starts_with("https://");
-    let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION, COOKIE]))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn(json_errors::ensure_json))
-        // A bug must not drop the connection or leak a backtrace: a panic becomes a plain 500,
-        // which `ensure_json` turns into the contract's JSON on API paths.
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a handler panicked");
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(axum::middleware::from_fn(body_limit::declared_length))
-        .layer(DefaultBodyLimit::max(body_limit::MAX_BODY_BYTES));
-    let mut app = Router::new()
+    let edge = EdgeLayer::new(EdgeConfig {
+        origin: Arc::clone(&state.origin),
+        https: state.origin.starts_with("https://"),
+        timeout: REQUEST_TIMEOUT,
+    });
+    Router::new()
         .merge(routes::health::router())
         .merge(routes::jwks::router())
-        .nest("/api", api)
+        .nest("/api", routes::api(&state))
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
-        .layer(axum::middleware::from_fn(metrics::record))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), same_site::server_functions))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), extract::resolve_client_addr))
-        .layer(layers);
-    for layer in security_headers::layers(https) {
-        app = app.layer(layer);
-    }
-    app.with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(metrics::RouteLabelLayer)
+        .layer(edge)
+        .with_state(state)
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.
@@ -148,6 +118,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.connections;
+    let trusted_proxies = Arc::clone(&state.trusted_proxies);
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -173,8 +144,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let trusted_proxies = Arc::clone(&trusted_proxies);
+        let peer = tokenflow::web::canonical_ip(peer.ip());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            // The client's address, once: behind a trusted proxy, from `X-Forwarded-For`.
+            let client = extract::client_ip(peer, request.headers(), &trusted_proxies);
+            request.extensions_mut().insert(ClientAddr(client));
             tower::ServiceExt::oneshot(app.clone(), request)
         });
         let io = idle::IdleTimeout::new(hyper_util::rt::TokioIo::new(stream), limits.idle_timeout);

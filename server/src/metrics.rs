@@ -4,18 +4,22 @@
 //! and mail (`tokenflow::meter`); levels (queues, pool, caches) are read at each scrape.
 //! Without `METRICS_ADDR` no recorder is installed and all of it costs an atomic load.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokenflow::AuthService;
+use tower::{Layer, Service};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -59,20 +63,77 @@ pub async fn serve(
     axum::serve(listener, Router::new().route("/metrics", get(scrape))).await
 }
 
-/// Count and time each request by route (the matched pattern, never the raw path, so ids do
-/// not multiply the series) and status.
-pub async fn record(request: Request, next: Next) -> Response {
-    if !ENABLED.load(Ordering::Acquire) {
-        return next.run(request).await;
-    }
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
-    let method = request.method().as_str().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
+/// Whether a recorder is installed (one atomic load).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// Count and time one request by route (the matched pattern, never the raw path, so ids do not
+/// multiply the series), method and status. Called by the edge, which times the whole request.
+pub fn record_request(route: &str, method: &str, status: StatusCode, elapsed: Duration) {
+    let labels =
+        [("route", route.to_string()), ("method", method.to_string()), ("status", status.as_u16().to_string())];
     metrics::counter!("tokenflow_http_requests_total", &labels).increment(1);
-    metrics::histogram!("tokenflow_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    response
+    metrics::histogram!("tokenflow_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+/// A layer for every route (`Router::layer` wraps each one, where axum knows the matched
+/// pattern): with metrics on, the route's [`MatchedPath`] travels out on the response for the
+/// edge to label the request with. With metrics off it passes the request straight through.
+#[derive(Clone, Copy, Default)]
+pub struct RouteLabelLayer;
+
+impl<S> Layer<S> for RouteLabelLayer {
+    type Service = RouteLabel<S>;
+
+    fn layer(&self, inner: S) -> RouteLabel<S> {
+        RouteLabel { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct RouteLabel<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RouteLabel<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Labelled<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = if enabled() { request.extensions().get::<MatchedPath>().cloned() } else { None };
+        Labelled { inner: self.inner.call(request), route }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct Labelled<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for Labelled<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
+    }
 }

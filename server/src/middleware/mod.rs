@@ -1,9 +1,9 @@
-//! Cross-cutting layers: security headers, body limits, JSON error bodies, rate limits,
-//! request ids and tracing.
+//! Cross-cutting layers. Every request passes the one `edge` layer (request ids, client
+//! address, body limit, same-site check of server functions, tracing, timeout, panic guard, JSON
+//! errors, security headers, metrics); the auth routes add the per-client rate limit.
 
-pub mod body_limit;
-pub mod json_errors;
+pub mod edge;
 pub mod rate_limit;
-pub mod same_site;
-pub mod security_headers;
+mod request_id;
+mod same_site;
 pub mod telemetry;

@@ -1,37 +1,15 @@
 //! Server functions (`/fn/*`) exist for this site's own pages. A page on another site could
 //! otherwise make a visitor's browser post to them (a form to `/fn/login` needs no CORS), so a
-//! request that says it comes from elsewhere is refused with 403 `cross_site`. Their answers
-//! may carry tokens: never cached (RFC 6749 §5.1).
+//! request that says it comes from elsewhere is refused with 403 `cross_site` (by the edge). Their
+//! answers may carry tokens: the edge marks them never cached (RFC 6749 §5.1).
 
-use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, HOST, ORIGIN};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::error::error_response;
-use crate::state::AppState;
-
-pub async fn server_functions(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/fn/") {
-        return next.run(request).await;
-    }
-    if is_cross_site(request.headers(), &state.origin) {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            tokenflow::dto::ErrorCode::CrossSite,
-            "server functions answer this site's pages only",
-        );
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
 
 /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the issuer's origin nor the
 /// host the request was sent to (`null` included). No `Origin` at all is a non-browser
 /// client (curl), which no other site can drive.
-fn is_cross_site(headers: &HeaderMap, own_origin: &str) -> bool {
+pub fn is_cross_site(headers: &HeaderMap, own_origin: &str) -> bool {
     if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
         return true;
     }
