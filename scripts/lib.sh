@@ -112,31 +112,43 @@ ensure_node_modules() {
     fi
 }
 
-# build_site debug|release: the WASM bundle, CSS and assets into target/site, then the server.
-# What `cargo leptos build` does, with nothing downloaded at build time.
+# build_site debug|release: the browser bundle (always the release build: what ships is what
+# the tests see), CSS and assets into target/site, then the server (debug or release). What
+# `cargo leptos build` does, with nothing downloaded at build time; the bundle's files are
+# fingerprinted and precompressed by scripts/assets.mjs.
 build_site() {
-    local profile="$1" wasm_profile cargo_profile
-    if [ "$profile" = release ]; then wasm_profile=wasm-release; cargo_profile=(--release); else wasm_profile=debug; cargo_profile=(); fi
-    say "building the browser bundle ($profile)"
-    if [ "$profile" = release ]; then
-        cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
-    else
-        cargo build -p frontend --lib --target wasm32-unknown-unknown
-    fi
+    local profile="$1" cargo_profile=()
+    [ "$profile" = release ] && cargo_profile=(--release)
+    say "building the browser bundle (release)"
+    cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
     rm -rf target/site && mkdir -p target/site/pkg
     wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name tokenflow \
-        "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm"
-    if [ "$profile" = release ]; then
-        ensure_node_modules
-        say "optimising the bundle (wasm-opt -Oz, npm binaryen)"
-        end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-            target/site/pkg/tokenflow_bg.wasm -o target/site/pkg/tokenflow_bg.wasm
-    fi
+        target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+    ensure_node_modules
+    say "optimising the bundle (wasm-opt -Oz, npm binaryen)"
+    end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        target/site/pkg/tokenflow_bg.wasm -o target/site/pkg/tokenflow_bg.wasm
     cp style/main.css target/site/pkg/tokenflow.css
+    say "fingerprinting and precompressing the bundle"
+    read -r WASM_RAW WASM_GZ WASM_BR < <(node scripts/assets.mjs target/site/pkg)
+    export WASM_RAW WASM_GZ WASM_BR
     cp -r public/. target/site/
     say "building the server ($profile)"
     cargo build -p server --bin tokenflow ${cargo_profile[@]+"${cargo_profile[@]}"}
+}
+
+# What a first visit downloads is budgeted: the test command fails when the compressed WASM
+# grows past it (bytes, gzip -9 of the release bundle after wasm-opt). Lower it as the bundle
+# shrinks; never raise it to make a change pass.
+WASM_GZIP_BUDGET=${WASM_GZIP_BUDGET:-530000}
+
+check_bundle_budget() {
+    say "bundle budget: WASM ${WASM_GZ} bytes gzip (brotli ${WASM_BR}, raw ${WASM_RAW}); budget ${WASM_GZIP_BUDGET}"
+    if [ "$WASM_GZ" -gt "$WASM_GZIP_BUDGET" ]; then
+        echo "the WASM bundle is over its budget: ${WASM_GZ} > ${WASM_GZIP_BUDGET} bytes gzip" >&2
+        return 1
+    fi
 }
 
 ensure_postgres() {

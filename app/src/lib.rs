@@ -26,7 +26,7 @@ pub mod session;
 pub mod transport;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
 
@@ -42,6 +42,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // The fingerprinted stylesheet the build named (`scripts/assets.mjs`).
+                <link rel="stylesheet" href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name) />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -80,7 +82,6 @@ pub fn App() -> impl IntoView {
     // Effects run in the browser only, after hydration.
     Effect::new(|_| browser::mark_hydrated());
     view! {
-        <Stylesheet id="leptos" href="/pkg/tokenflow.css" />
         <Title formatter=|page: String| {
             if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }
         } />

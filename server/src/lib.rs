@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod assets;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -39,7 +40,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     config.load_key_encryption()?;
     let auth = start_auth(&config).await?;
     let leptos = LeptosOptions::builder()
-        .output_name("tokenflow")
+        .output_name(assets::bundle_name(&config.site_root, &config.site_pkg_dir))
         .site_root(config.site_root.as_str())
         .site_pkg_dir(config.site_pkg_dir.as_str())
         .site_addr(config.site_addr)
@@ -91,7 +92,11 @@ pub fn router(state: AppState) -> Router {
         https: state.origin.starts_with("https://"),
         timeout: REQUEST_TIMEOUT,
     });
+    let pkg = format!("/{}", state.leptos.site_pkg_dir);
+    let bundle_dir = std::path::Path::new(&*state.leptos.site_root).join(&*state.leptos.site_pkg_dir);
+    let fingerprint = state.leptos.output_name.to_string();
     Router::new()
+        .nest_service(&pkg, assets::router(&bundle_dir, &fingerprint))
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .nest("/api", routes::api(&state))
