@@ -4,10 +4,8 @@
 //! made them and through a short poll on every other one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-
-use tokio::sync::OnceCell;
 
 use crate::dto::User;
 use crate::ids::SessionId;
@@ -36,32 +34,20 @@ impl CachedSession {
     }
 }
 
-/// `None` inside the cell: the session does not exist (or its user is gone).
-type Slot = Arc<OnceCell<Option<Arc<CachedSession>>>>;
-
+/// A bounded map of sessions, evicting the coldest (S3-FIFO, `quick_cache`) one at a time:
+/// forgetting is safe, a forgotten session is read again, revoked or not. `None`: the session
+/// does not exist (or its user is gone).
 pub struct SessionCache {
-    slots: RwLock<HashMap<SessionId, Slot>>,
-    capacity: usize,
+    slots: quick_cache::sync::Cache<SessionId, Option<Arc<CachedSession>>>,
 }
 
 impl SessionCache {
     pub fn new(capacity: usize) -> SessionCache {
-        SessionCache { slots: RwLock::new(HashMap::new()), capacity }
+        SessionCache { slots: quick_cache::sync::Cache::new(capacity.max(1)) }
     }
 
-    fn slot(&self, sid: &SessionId) -> Slot {
-        if let Some(slot) = self.slots.read().ok().and_then(|s| s.get(sid).cloned()) {
-            return slot;
-        }
-        let Ok(mut slots) = self.slots.write() else { return Slot::default() };
-        if slots.len() >= self.capacity && !slots.contains_key(sid) {
-            // Forgetting is safe: a forgotten session is read again, revoked or not.
-            slots.clear();
-        }
-        Arc::clone(slots.entry(sid.clone()).or_default())
-    }
-
-    /// The session, loading it with `load` on first use. A failed load is not remembered.
+    /// The session, loading it with `load` on first use; concurrent first requests wait for
+    /// one load. A failed load is not remembered.
     ///
     /// # Errors
     /// Whatever `load` returns.
@@ -70,14 +56,19 @@ impl SessionCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<CachedSession>, E>>,
     {
-        let slot = self.slot(sid);
-        let value = slot.get_or_try_init(|| async { Ok(load().await?.map(Arc::new)) }).await?;
-        Ok(value.clone())
+        match self.slots.get_value_or_guard_async(sid).await {
+            Ok(cached) => Ok(cached),
+            Err(guard) => {
+                let loaded = load().await?.map(Arc::new);
+                let _ = guard.insert(loaded.clone());
+                Ok(loaded)
+            }
+        }
     }
 
     /// Sessions known to this instance.
     pub fn len(&self) -> usize {
-        self.slots.read().map_or(0, |s| s.len())
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,9 +77,7 @@ impl SessionCache {
 
     /// Forget every session: each is read again, revoked or not, on its next use.
     pub fn clear(&self) {
-        if let Ok(mut slots) = self.slots.write() {
-            slots.clear();
-        }
+        self.slots.clear();
     }
 
     /// Forget the sessions of users changed (role, verified, disabled) at or after what this
@@ -102,16 +91,14 @@ impl SessionCache {
         let stale = |session: &CachedSession| {
             changed.get(&session.user.id).is_some_and(|at| *at + CLOCK_SKEW_SECS >= session.read_at)
         };
-        let Ok(mut slots) = self.slots.write() else { return };
-        slots.retain(|_, slot| !matches!(slot.get(), Some(Some(session)) if stale(session)));
+        self.slots.retain(|_, slot| !matches!(slot, Some(session) if stale(session)));
     }
 
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
     /// from the database when first seen.
     pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a SessionId>) {
-        let Ok(slots) = self.slots.read() else { return };
         for sid in sids {
-            if let Some(Some(session)) = slots.get(sid).and_then(|slot| slot.get()) {
+            if let Some(Some(session)) = self.slots.peek(sid) {
                 session.revoked.store(true, Ordering::Release);
             }
         }
@@ -160,5 +147,47 @@ mod tests {
         cache.forget_users(&[(UserId::from_trusted("ada"), 1_000 - CLOCK_SKEW_SECS)]);
         assert!(!cached(&a, &cache).await);
         assert!(cached(&b, &cache).await, "nobody else is forgotten");
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_uses_share_one_read_and_a_failed_read_is_not_kept() {
+        use std::sync::atomic::AtomicUsize;
+        let cache = Arc::new(SessionCache::new(100));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let sid = SessionId::from_trusted("s");
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (cache, reads, sid) = (Arc::clone(&cache), Arc::clone(&reads), sid.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_load(&sid, || async {
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Ok::<_, ()>(Some(CachedSession::new(user("ada"), false, 0)))
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap().is_some());
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "one database read for twenty first uses");
+
+        let other = SessionId::from_trusted("t");
+        assert!(cache.get_or_load(&other, || async { Err::<Option<CachedSession>, _>("db down") }).await.is_err());
+        cache_with(&other, "bob", 0, &cache).await;
+        assert!(cached(&other, &cache).await, "the failure was not remembered");
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_evicts_cold_sessions_one_by_one() {
+        let cache = SessionCache::new(1_000);
+        let hot = SessionId::from_trusted("hot");
+        cache_with(&hot, "ada", 0, &cache).await;
+        for i in 0..5_000 {
+            cache_with(&SessionId::from_trusted(format!("cold-{i}")), "bob", 0, &cache).await;
+            assert!(cached(&hot, &cache).await, "the hot session was dropped after {i} others");
+        }
+        assert!(cache.len() <= 1_000 && cache.len() >= 900, "{} sessions cached", cache.len());
     }
 }

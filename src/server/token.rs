@@ -6,8 +6,7 @@
 //! every claim required, and the typed [`Claims`] reject numbers that are not integers and
 //! ids that are not strings.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -169,20 +168,22 @@ fn check_claims(claims: &Claims, policy: &Policy, now: i64) -> Result<(), TokenE
 
 /// A verified token, remembered by its exact string (as Envoy's jwt_authn does): a repeat
 /// costs a hash lookup and the time checks instead of an Ed25519 verify.
+#[derive(Clone)]
 struct CachedToken {
     claims: Arc<Claims>,
-    kid: String,
+    kid: Arc<str>,
 }
 
-/// Bounded cache of verified tokens. Only tokens that passed every check get in.
+/// Bounded cache of verified tokens. Only tokens that passed every check get in. Eviction is
+/// S3-FIFO (`quick_cache`): a full cache drops the coldest entries, one at a time, never all
+/// at once, and a dropped token is only verified again.
 pub struct TokenCache {
-    entries: RwLock<HashMap<String, CachedToken>>,
-    capacity: usize,
+    entries: quick_cache::sync::Cache<String, CachedToken>,
 }
 
 impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
-        TokenCache { entries: RwLock::new(HashMap::new()), capacity }
+        TokenCache { entries: quick_cache::sync::Cache::new(capacity.max(1)) }
     }
 
     /// The claims of a token verified before, re-checked against the clock; `None` on a miss.
@@ -190,32 +191,21 @@ impl TokenCache {
     /// # Errors
     /// When the cached token has since expired.
     pub fn get(&self, token: &str, policy: &Policy, now: i64) -> Option<Result<(Arc<Claims>, String), TokenError>> {
-        let entries = self.entries.read().ok()?;
-        let hit = entries.get(token)?;
-        Some(check_claims(&hit.claims, policy, now).map(|()| (Arc::clone(&hit.claims), hit.kid.clone())))
+        let hit = self.entries.get(token)?;
+        Some(check_claims(&hit.claims, policy, now).map(|()| (hit.claims, hit.kid.to_string())))
     }
 
-    pub fn insert(&self, token: &str, claims: Arc<Claims>, kid: String, now: i64) {
-        let Ok(mut entries) = self.entries.write() else { return };
-        if entries.len() >= self.capacity {
-            entries.retain(|_, t| t.claims.exp > now);
-            if entries.len() >= self.capacity {
-                // Still full of live tokens: start over rather than track recency on the hot path.
-                entries.clear();
-            }
-        }
-        entries.insert(token.to_string(), CachedToken { claims, kid });
+    pub fn insert(&self, token: &str, claims: Arc<Claims>, kid: String) {
+        self.entries.insert(token.to_string(), CachedToken { claims, kid: kid.into() });
     }
 
     /// Forget every token signed by a key that left the set.
     pub fn retain_keys(&self, keys: &KeySet) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, t| keys.contains(&t.kid));
-        }
+        self.entries.retain(|_, t| keys.contains(&t.kid));
     }
 
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |e| e.len())
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -232,7 +232,7 @@ impl AuthService {
                 }
                 let (claims, kid) = verified?;
                 let claims = Arc::new(claims);
-                inner.tokens.insert(token, Arc::clone(&claims), kid.clone(), now);
+                inner.tokens.insert(token, Arc::clone(&claims), kid.clone());
                 (claims, kid)
             }
         };

@@ -297,7 +297,7 @@ fn the_cache_rechecks_time_and_forgets_retired_keys() {
     let cache = TokenCache::new(10);
     let mut c: Claims = serde_json::from_value(claims()).unwrap();
     c.exp = NOW + 10;
-    cache.insert("tok", Arc::new(c), f.kid.clone(), NOW);
+    cache.insert("tok", Arc::new(c), f.kid.clone());
     assert!(cache.get("tok", &policy(), NOW).unwrap().is_ok());
     assert!(cache.get("other", &policy(), NOW).is_none());
     assert_eq!(cache.get("tok", &policy(), NOW + 41).unwrap().map(|_| ()), Err(TokenError::Expired));
@@ -312,7 +312,22 @@ fn the_cache_stays_bounded() {
     let cache = TokenCache::new(3);
     for i in 0..10 {
         let c: Claims = serde_json::from_value(claims()).unwrap();
-        cache.insert(&format!("t{i}"), Arc::new(c), f.kid.clone(), NOW);
+        cache.insert(&format!("t{i}"), Arc::new(c), f.kid.clone());
         assert!(cache.len() <= 3);
     }
+}
+
+#[test]
+fn a_full_cache_drops_cold_tokens_and_keeps_the_hot_ones() {
+    let f = fixture();
+    let cache = TokenCache::new(1_000);
+    let claims = Arc::new(serde_json::from_value::<Claims>(claims()).unwrap());
+    cache.insert("hot", Arc::clone(&claims), f.kid.clone());
+    for i in 0..10_000 {
+        cache.insert(&format!("cold-{i}"), Arc::clone(&claims), f.kid.clone());
+        assert!(cache.get("hot", &policy(), NOW).is_some(), "the hot token was dropped after {i} inserts");
+        assert!(cache.len() <= 1_000);
+    }
+    // No clear-all cliff: a full cache stays (nearly) full.
+    assert!(cache.len() >= 900, "only {} entries left", cache.len());
 }
