@@ -11,6 +11,7 @@ mod crash;
 mod errors;
 mod flow;
 mod forged;
+mod indexes;
 mod instances;
 mod limits;
 mod metrics;

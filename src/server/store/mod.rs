@@ -93,6 +93,9 @@ impl Db {
         } else {
             // PostgreSQL serialises concurrent migrators with an advisory lock.
             MIGRATOR.run(&pool).await?;
+            if let Err(e) = postgres_search_index(&pool).await {
+                tracing::warn!(error = %e, "no trigram index on users.email (pg_trgm): admin searches read every account");
+            }
         }
         Ok(Db { pool, backend, url: url.to_string() })
     }
@@ -134,6 +137,21 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// On PostgreSQL, the admin's "email contains" search is served by a trigram index (`pg_trgm`,
+/// shipped with PostgreSQL; a database owner may create it). It is not a migration because
+/// SQLite has no such thing, so it is made here, idempotently, by one instance at a time.
+/// Without the extension (a managed server that refuses it) the search still works, reading
+/// every account.
+async fn postgres_search_index(pool: &sqlx::AnyPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7163029412)").execute(&mut *tx).await?;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute(&mut *tx).await?;
+    sqlx::query("CREATE INDEX IF NOT EXISTS users_email_trgm ON users USING gin (email gin_trgm_ops)")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// Retry a start-up step that processes opening one SQLite file together can collide on:
