@@ -135,6 +135,11 @@ pub struct Settings {
     #[arg(long, env = "AUTH_MAX_SESSIONS_PER_USER", default_value_t = d().max_sessions_per_user,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_user: u32,
+    /// Verified tokens, and sessions, each instance keeps in memory (each cache; the coldest
+    /// are dropped beyond it and read again when used).
+    #[arg(long, env = "AUTH_CACHE_CAPACITY", default_value_t = d().token_cache_capacity as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub cache_capacity: u64,
     /// Password changes per account per hour (each costs two hashes).
     #[arg(long, env = "AUTH_PASSWORD_CHANGES_PER_HOUR", default_value_t = d().password_changes_per_hour)]
     pub password_changes_per_hour: u32,
@@ -231,6 +236,7 @@ impl Config {
             refresh_grace_secs: s.refresh_grace_secs,
             max_sessions_per_user: s.max_sessions_per_user,
             password_changes_per_hour: s.password_changes_per_hour,
+            token_cache_capacity: usize::try_from(s.cache_capacity).unwrap_or(usize::MAX),
             admin_emails: s.admin_emails,
             login_max_failures: s.login_max_failures,
             login_window_secs: s.login_window_secs,

@@ -43,7 +43,7 @@ pub struct AuthSettings {
     pub key_encryption: Option<crate::seal::SealKey>,
     /// How often each instance rereads the key ring (to follow a rotation made elsewhere).
     pub key_reload: Duration,
-    /// Entries of the verified-token cache.
+    /// Entries of the verified-token cache, and of the session cache (`AUTH_CACHE_CAPACITY`).
     pub token_cache_capacity: usize,
     /// Email verification links live this long (`AUTH_VERIFY_TTL_SECS`).
     pub verify_ttl_secs: u64,

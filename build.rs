@@ -1,0 +1,6 @@
+#![allow(clippy::print_stdout)] // a build script speaks to cargo on stdout
+//! `sqlx::migrate!` embeds `migrations/` at compile time; a new or edited migration must
+//! rebuild the crate even when no Rust file changed.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
