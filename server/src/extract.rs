@@ -79,9 +79,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The client's address: the TCP peer, or the rightmost untrusted `X-Forwarded-For` hop when
-/// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing. The edge
-/// resolves it once per request; handlers and server functions read the [`ClientAddr`]
-/// extension.
+/// the peer is a trusted proxy, so a spoofed header from anyone else changes nothing. The
+/// connection loop (`serve`) resolves it once per request; handlers and server functions read
+/// the [`ClientAddr`] extension.
 ///
 /// Walk `X-Forwarded-For` from the right (the hop our trusted proxy added) while each hop is a
 /// trusted proxy; the first untrusted hop is the client. A hop that does not parse ends the

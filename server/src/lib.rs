@@ -94,9 +94,9 @@ pub fn router(state: AppState) -> Router {
     });
     let pkg = format!("/{}", state.leptos.site_pkg_dir);
     let bundle_dir = std::path::Path::new(&*state.leptos.site_root).join(&*state.leptos.site_pkg_dir);
-    let fingerprint = state.leptos.output_name.to_string();
+    let bundle = state.leptos.output_name.to_string();
     Router::new()
-        .nest_service(&pkg, assets::router(&bundle_dir, &fingerprint))
+        .nest_service(&pkg, assets::router(&bundle_dir, &bundle))
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .nest("/api", routes::api(&state))
@@ -150,7 +150,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let trusted_proxies = Arc::clone(&trusted_proxies);
-        let peer = tokenflow::web::canonical_ip(peer.ip());
+        let peer = peer.ip();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             // The client's address, once: behind a trusted proxy, from `X-Forwarded-For`.
             let client = extract::client_ip(peer, request.headers(), &trusted_proxies);

@@ -14,12 +14,20 @@ struct Site(std::path::PathBuf);
 
 impl Site {
     fn new() -> Site {
+        let site = Site::plain();
+        std::fs::write(site.0.join("pkg").join("bundle-name"), format!("{NAME}\n")).unwrap();
+        site
+    }
+
+    /// The same files without `bundle-name`, as a build without fingerprints (`cargo leptos`)
+    /// leaves the folder.
+    fn plain() -> Site {
         let root = std::env::temp_dir().join(format!("tokenflow-site-{}", uuid::Uuid::new_v4()));
         let pkg = root.join("pkg");
         std::fs::create_dir_all(&pkg).unwrap();
-        std::fs::write(pkg.join("bundle-name"), format!("{NAME}\n")).unwrap();
-        for (file, body) in [(format!("{NAME}_bg.wasm"), "raw wasm"), (format!("{NAME}.js"), "raw js")] {
-            std::fs::write(pkg.join(&file), body).unwrap();
+        let files = [format!("{NAME}_bg.wasm"), format!("{NAME}.js"), "tokenflow.js".to_string()];
+        for (file, body) in files.iter().zip(["raw wasm", "raw js", "plain js"]) {
+            std::fs::write(pkg.join(file), body).unwrap();
             std::fs::write(pkg.join(format!("{file}.br")), format!("brotli {body}")).unwrap();
             std::fs::write(pkg.join(format!("{file}.gz")), format!("gzip {body}")).unwrap();
         }
@@ -78,5 +86,19 @@ async fn the_bundle_is_served_precompressed_fingerprinted_and_cached_for_good() 
     let missing = app.client.get(app.url("/pkg/tokenflow-ffffffffffffffff_bg.wasm")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.headers().get(CACHE_CONTROL).is_none_or(|v| v != "public, max-age=31536000, immutable"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_without_fingerprints_is_never_cached_for_good() {
+    let site = Site::plain();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(test_config(&db.url, &[("LEPTOS_SITE_ROOT", site.0.to_str().unwrap())])).await;
+    // The same name for every build: a browser that kept it would run yesterday's code.
+    let plain = app.client.get(app.url("/pkg/tokenflow.js")).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(plain.headers()[CACHE_CONTROL], "no-cache");
+    let page = app.client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/pkg/tokenflow.js"), "{page}");
     app.stop().await;
 }
