@@ -4,14 +4,18 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use tokenflow::{ClientAddr, Identity, RequestMeta};
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -35,32 +39,128 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, tokenflow::AuthError>
     tokenflow::request_bearer(parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok()))
 }
 
-/// The one auth layer of protected routes: verifies the bearer token (401 otherwise), puts the
-/// caller's [`Identity`] in the request's extensions for [`Caller`], and stamps a successful
-/// answer with `Server-Timing` saying how the token was checked.
-pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let identity = match bearer_token(&parts) {
-        Ok(token) => state.auth.authenticate(token).await,
-        Err(e) => Err(e),
-    };
-    let identity = match identity {
-        Ok(identity) => identity,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let timing = HeaderValue::from_str(&tokenflow::web::token_timing(&identity.check)).ok();
+/// A protected route: the bearer token is verified before the handler runs (401 otherwise);
+/// a method the route does not serve is still a 405, not a 401.
+pub fn protected(route: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
+    route.route_layer(Authenticate(state.clone()))
+}
+
+/// The one auth layer of protected routes: verifies the bearer token, puts the caller's
+/// [`Identity`] in the request's extensions for [`Caller`], and stamps a successful answer
+/// with `Server-Timing` saying how the token was checked.
+///
+/// A token and a session this instance already knows (nearly every request) are checked
+/// without a future: the handler is called at once and its future is the layer's, unboxed.
+/// Anything else (a session to read, keys to reload) waits in a boxed future.
+#[derive(Clone)]
+pub struct Authenticate(AppState);
+
+impl<S> Layer<S> for Authenticate {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Authenticated<S> {
+        Authenticated { state: self.0.clone(), inner }
+    }
+}
+
+/// [`Authenticate`] around a route's handler.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Authenticated<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let checked = match bearer_token(&parts) {
+            Ok(token) => self.state.auth.authenticate_now(token),
+            Err(e) => Ok(Err(e)),
+        };
+        match checked {
+            Ok(Ok(identity)) => {
+                let timing = timing(&identity);
+                AuthFuture::Ready { inner: self.inner.call(with_caller(parts, body, identity)), timing }
+            }
+            Ok(Err(e)) => {
+                AuthFuture::Waiting { future: Box::pin(std::future::ready(ApiError::from(e).into_response())) }
+            }
+            Err(unfinished) => {
+                // The ready inner service goes into the future; `self` keeps a fresh clone.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let auth = self.state.auth.clone();
+                AuthFuture::Waiting {
+                    future: Box::pin(async move {
+                        // The header parsed above, so it parses again.
+                        let token = bearer_token(&parts).ok().flatten();
+                        let identity = match auth.authenticate_rest(token, unfinished).await {
+                            Ok(identity) => identity,
+                            Err(e) => return ApiError::from(e).into_response(),
+                        };
+                        let timing = timing(&identity);
+                        let Ok(mut response) = inner.call(with_caller(parts, body, identity)).await;
+                        stamp(&mut response, timing);
+                        response
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn with_caller(mut parts: Parts, body: axum::body::Body, identity: Identity) -> Request {
     parts.extensions.insert(identity);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    Request::from_parts(parts, body)
+}
+
+fn timing(identity: &Identity) -> Option<HeaderValue> {
+    HeaderValue::try_from(tokenflow::web::token_timing(&identity.check)).ok()
+}
+
+/// `Server-Timing` on a successful answer only: an error says nothing about the token check.
+fn stamp(response: &mut Response, timing: Option<HeaderValue>) {
     if let Some(timing) = timing.filter(|_| response.status().is_success()) {
         response.headers_mut().insert(HeaderName::from_static(tokenflow::web::SERVER_TIMING), timing);
     }
-    response
 }
 
-/// A protected route: [`authenticate`] runs for the methods it serves (any other method is
-/// still a 405, not a 401).
-pub fn protected(route: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
-    route.route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+pin_project_lite::pin_project! {
+    /// The response future of [`Authenticated`].
+    #[project = AuthFutureProj]
+    pub enum AuthFuture<F> {
+        /// Authenticated from memory: the handler's own future.
+        Ready { #[pin] inner: F, timing: Option<HeaderValue> },
+        /// Refused, or authenticating with the database.
+        Waiting { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for AuthFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AuthFutureProj::Ready { inner, timing } => {
+                let Ok(mut response) = std::task::ready!(inner.poll(cx));
+                stamp(&mut response, timing.take());
+                Poll::Ready(Ok(response))
+            }
+            AuthFutureProj::Waiting { future } => future.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// The caller of a protected route, as [`authenticate`] found it.

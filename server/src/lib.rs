@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .nest_service(&pkg, assets::router(&bundle_dir, &bundle))
         .merge(routes::health::router())
         .merge(routes::jwks::router())
-        .nest("/api", routes::api(&state))
+        .merge(routes::api(&state))
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

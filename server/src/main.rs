@@ -79,8 +79,21 @@ enum UsersCommand {
     ResetLink { email: String },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(tokenflow::sched::request_thread)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(tokenflow_main()),
+        Err(e) => {
+            eprintln!("tokenflow: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn tokenflow_main() -> ExitCode {
     let cli = parse_cli();
     let Ok(mut config) = load_config(cli.settings) else { return ExitCode::from(2) };
     if let Err(e) = config.load_key_encryption() {

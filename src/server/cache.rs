@@ -66,6 +66,12 @@ impl SessionCache {
         }
     }
 
+    /// The session if this instance knows it, without waiting: `None` when it must be read
+    /// (or another request is reading it).
+    pub fn peek(&self, sid: &SessionId) -> Option<Option<Arc<CachedSession>>> {
+        self.slots.get(sid)
+    }
+
     /// Sessions known to this instance.
     pub fn len(&self) -> usize {
         self.slots.len()

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod mail;
 pub mod meter;
 pub mod password;
+pub mod sched;
 pub mod seal;
 pub mod service;
 pub mod settings;
@@ -18,7 +19,7 @@ pub mod token;
 pub mod web;
 
 pub use error::{AuthError, InvalidSetting, KeyError, StartError};
-pub use service::{Actor, Admitted, AuthService, Identity, RetiredKey, Timed, rotate_keys};
+pub use service::{Actor, Admitted, AuthService, Identity, RetiredKey, Timed, Unfinished, rotate_keys};
 pub use settings::AuthSettings;
 pub use token::TokenCheck;
 pub use web::{ClientAddr, RequestMeta, bearer_token, request_bearer};

@@ -112,7 +112,7 @@ impl PasswordHasher {
         for i in 0..workers {
             let rx = Arc::clone(&rx);
             std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
-                lower_priority();
+                crate::sched::hashing_thread();
                 let mut memory = vec![Block::default(); params().block_count()];
                 loop {
                     // The lock is held only while waiting for the next job, never while hashing.
@@ -195,17 +195,6 @@ impl PasswordHasher {
     /// [`AuthError::Unavailable`] when the queue is full.
     pub async fn verify(&self, password: String, phc: String) -> Result<(bool, HashTime), AuthError> {
         self.run(move |memory| verify_with(&password, &phc, memory)).await
-    }
-}
-
-/// Hashing threads yield to everything else: under a login storm the CPU goes to token
-/// checks first, so protected requests stay fast while logins queue. (Linux niceness is per
-/// thread; elsewhere this does nothing.)
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread (who = 0 means the caller) has no memory effects.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

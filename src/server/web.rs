@@ -170,7 +170,10 @@ pub fn rotation_timing(took: std::time::Duration) -> String {
 /// verified or the verified-token cache answered.
 pub fn token_timing(check: &crate::token::TokenCheck) -> String {
     let how = if check.cached { "verified-token cache hit" } else { "Ed25519 signature verified" };
-    format!(r#"jwt;dur={:.3};desc="{how}""#, check.took.as_secs_f64() * 1000.0)
+    // Whole microseconds as milliseconds with three decimals: integer formatting, cheaper
+    // than a float's on every protected request.
+    let micros = check.took.as_micros();
+    format!(r#"jwt;dur={}.{:03};desc="{how}""#, micros / 1000, micros % 1000)
 }
 
 #[cfg(test)]

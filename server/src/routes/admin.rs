@@ -18,11 +18,11 @@ use crate::state::AppState;
 /// `/api/admin/*` (the role is the service's to check).
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin/users", protected(get(users), state))
-        .route("/admin/users/{id}", protected(patch(update_user), state))
-        .route("/admin/users/{id}/sessions", protected(delete(revoke_sessions), state))
-        .route("/admin/users/{id}/password-reset", protected(post(send_reset), state))
-        .route("/admin/audit", protected(get(audit), state))
+        .route("/api/admin/users", protected(get(users), state))
+        .route("/api/admin/users/{id}", protected(patch(update_user), state))
+        .route("/api/admin/users/{id}/sessions", protected(delete(revoke_sessions), state))
+        .route("/api/admin/users/{id}/password-reset", protected(post(send_reset), state))
+        .route("/api/admin/audit", protected(get(audit), state))
 }
 
 pub async fn users(

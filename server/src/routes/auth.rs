@@ -25,15 +25,15 @@ use crate::state::AppState;
 /// password hashing needs); logout and password change also need a token.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/signup", post(signup))
-        .route("/login", post(login))
-        .route("/refresh", post(refresh))
-        .route("/logout", protected(post(logout), state))
-        .route("/password", protected(post(change_password), state))
-        .route("/email/verify/send", protected(post(send_verification), state))
-        .route("/email/verify", post(verify_email))
-        .route("/password/forgot", post(forgot_password))
-        .route("/password/reset", post(reset_password))
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", protected(post(logout), state))
+        .route("/api/auth/password", protected(post(change_password), state))
+        .route("/api/auth/email/verify/send", protected(post(send_verification), state))
+        .route("/api/auth/email/verify", post(verify_email))
+        .route("/api/auth/password/forgot", post(forgot_password))
+        .route("/api/auth/password/reset", post(reset_password))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::per_client))
 }
 

@@ -21,8 +21,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let delete =
         axum::routing::delete(delete_me).route_layer(from_fn_with_state(state.clone(), rate_limit::per_client));
     Router::new()
-        .route("/me", protected(get(me).merge(delete), state))
-        .route("/me/activity", protected(get(activity), state))
+        .route("/api/me", protected(get(me).merge(delete), state))
+        .route("/api/me/activity", protected(get(activity), state))
 }
 
 pub async fn me(Caller(who): Caller) -> Json<User> {

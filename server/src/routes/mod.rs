@@ -10,20 +10,25 @@ pub mod sessions;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::routing::any;
 
 use crate::error::error_response;
 use crate::state::AppState;
 
-/// Everything under `/api`: each module's router, merged here. Protected routes pass the one
-/// auth layer (`extract::protected`).
+/// Everything under `/api`: each module's router (with full paths: one router to match, no
+/// nesting to strip), merged here. Protected routes pass the one auth layer
+/// (`extract::protected`); a path no route knows is a JSON 404.
 pub fn api(state: &AppState) -> Router<AppState> {
     let router = Router::new()
-        .nest("/auth", auth::router(state))
+        .merge(auth::router(state))
         .merge(me::router(state))
         .merge(sessions::router(state))
         .merge(admin::router(state));
     let router = if state.outbox_served { router.merge(outbox::router()) } else { router };
-    router.fallback(|| async {
-        error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
-    })
+    // `{*rest}` matches no empty path, so `/api/` needs its own route.
+    router.route("/api", any(not_found)).route("/api/", any(not_found)).route("/api/{*rest}", any(not_found))
+}
+
+async fn not_found() -> axum::response::Response {
+    error_response(StatusCode::NOT_FOUND, tokenflow::dto::ErrorCode::NotFound, "no such endpoint")
 }

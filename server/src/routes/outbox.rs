@@ -13,7 +13,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/outbox", get(outbox))
+    Router::new().route("/api/outbox", get(outbox))
 }
 
 pub async fn outbox(

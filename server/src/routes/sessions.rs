@@ -13,8 +13,8 @@ use crate::state::AppState;
 /// `/api/sessions`.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/sessions", protected(get(list), state))
-        .route("/sessions/{id}", protected(delete(revoke), state))
+        .route("/api/sessions", protected(get(list), state))
+        .route("/api/sessions/{id}", protected(delete(revoke), state))
 }
 
 pub async fn list(State(state): State<AppState>, Caller(who): Caller) -> Result<Json<SessionList>, ApiError> {

@@ -67,8 +67,9 @@ async fn each_refusal_answers_its_pinned_body() {
         body("not_found", "not found"),
     )
     .await;
-    expect_body(app.anon().get("/api/nowhere").await, StatusCode::NOT_FOUND, body("not_found", "no such endpoint"))
-        .await;
+    for path in ["/api", "/api/", "/api/nowhere", "/api/auth/nowhere", "/api/me/nowhere", "/api/admin/users/x/y/z"] {
+        expect_body(app.anon().get(path).await, StatusCode::NOT_FOUND, body("not_found", "no such endpoint")).await;
+    }
     let raw = |content_type: &'static str, text: &'static str| {
         app.client.post(app.url("/api/auth/login")).header("content-type", content_type).body(text).send()
     };

@@ -202,51 +202,88 @@ impl AuthService {
         self.inner.partitioned.store(partitioned, Ordering::Release);
     }
 
+    /// [`Self::authenticate`] as far as memory takes it: `Ok` with the answer when the token
+    /// was seen before or verifies with a key this instance holds and its session is known
+    /// here (nearly every request: no future, no allocation); `Err` with what is left to do
+    /// (read the session, reload keys) for [`Self::authenticate_rest`].
+    ///
+    /// # Errors
+    /// `Err` is not a refusal: a refusal is `Ok(Err(_))`.
+    pub fn authenticate_now(&self, bearer: Option<&str>) -> Result<Result<Identity, AuthError>, Unfinished> {
+        let started = Instant::now();
+        let checked = match self.token_claims(bearer, now()) {
+            Ok(Some(claims)) => match self.inner.sessions.peek(&claims.0.sid) {
+                Some(session) => identity(claims, session, started),
+                None => return Err(Unfinished { claims: Some(claims), started }),
+            },
+            Ok(None) => return Err(Unfinished { claims: None, started }),
+            Err(e) => Err(e),
+        };
+        meter_token_check(&checked);
+        Ok(checked)
+    }
+
+    /// Finish what [`Self::authenticate_now`] left: reload the keys for a key id this instance
+    /// does not know (another instance may have rotated), read the session.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_rest(&self, bearer: Option<&str>, unfinished: Unfinished) -> Result<Identity, AuthError> {
+        let checked = self.finish_check(bearer, unfinished).await;
+        meter_token_check(&checked);
+        checked
+    }
+
     /// Verify a bearer token: header, signature, claims, then the session, from memory.
     ///
     /// # Errors
     /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] with the reason.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
-        let checked = self.check_token(bearer).await;
-        crate::meter::token_check(match &checked {
-            Ok(who) if who.check.cached => "cache",
-            Ok(_) => "verify",
-            Err(_) => "refused",
-        });
-        checked
+        match self.authenticate_now(bearer) {
+            Ok(checked) => checked,
+            Err(unfinished) => self.authenticate_rest(bearer, unfinished).await,
+        }
     }
 
-    async fn check_token(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
-        let token = bearer.ok_or(AuthError::MissingToken)?;
-        let started = Instant::now();
-        let now = now();
-        let inner = &self.inner;
-        let cached = inner.tokens.get(token, &inner.policy, now);
-        let from_cache = cached.is_some();
-        let (claims, kid) = match cached {
-            Some(hit) => hit?,
+    async fn finish_check(&self, bearer: Option<&str>, unfinished: Unfinished) -> Result<Identity, AuthError> {
+        let Unfinished { claims, started } = unfinished;
+        let claims = match claims {
+            Some(claims) => claims,
             None => {
-                let mut verified = token::verify(token, self.ring().keys(), &inner.policy, now);
-                if verified == Err(TokenError::UnknownKeyId) && self.reload_keys_if_due().await {
-                    verified = token::verify(token, self.ring().keys(), &inner.policy, now);
+                let token = bearer.ok_or(AuthError::MissingToken)?;
+                if !self.reload_keys_if_due().await {
+                    return Err(TokenError::UnknownKeyId.into());
                 }
-                let (claims, kid) = verified?;
+                let inner = &self.inner;
+                let (claims, kid) = token::verify(token, self.ring().keys(), &inner.policy, now())?;
                 let claims = Arc::new(claims);
                 inner.tokens.insert(token, Arc::clone(&claims), kid.clone());
-                (claims, kid)
+                (claims, kid, false)
             }
         };
-        let db = &inner.db;
-        let session = inner.sessions.get_or_load(&claims.sid, || load_session(db, &claims.sid)).await?;
-        let session = session.ok_or(TokenError::SessionRevoked)?;
-        if session.user.id != claims.sub {
-            return Err(TokenError::UnknownUser.into());
+        let db = &self.inner.db;
+        let session = self.inner.sessions.get_or_load(&claims.0.sid, || load_session(db, &claims.0.sid)).await?;
+        identity(claims, session, started)
+    }
+
+    /// The token's verified claims and key id, and whether they came from the cache; `None`
+    /// when it names a key this instance does not have (a reload may find it).
+    fn token_claims(&self, bearer: Option<&str>, now: i64) -> Result<Option<VerifiedClaims>, AuthError> {
+        let token = bearer.ok_or(AuthError::MissingToken)?;
+        let inner = &self.inner;
+        if let Some(hit) = inner.tokens.get(token, &inner.policy, now) {
+            let (claims, kid) = hit?;
+            return Ok(Some((claims, kid, true)));
         }
-        if session.is_revoked() || session.user.disabled {
-            return Err(TokenError::SessionRevoked.into());
+        match token::verify(token, self.ring().keys(), &inner.policy, now) {
+            Ok((claims, kid)) => {
+                let claims = Arc::new(claims);
+                inner.tokens.insert(token, Arc::clone(&claims), kid.clone());
+                Ok(Some((claims, kid, false)))
+            }
+            Err(TokenError::UnknownKeyId) => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        let check = TokenCheck { cached: from_cache, took: started.elapsed() };
-        Ok(Identity { claims, user: Arc::clone(&session.user), kid: Kid::from_trusted(kid), check })
     }
 
     /// 403 unless the token's role is `role` (or admin, which may do everything).
@@ -311,6 +348,42 @@ impl Inner {
     fn partitioned(&self) -> bool {
         self.partitioned.load(Ordering::Acquire)
     }
+}
+
+/// Verified claims, their key id, and whether the verified-token cache answered.
+type VerifiedClaims = (Arc<Claims>, String, bool);
+
+/// A token check that memory could not finish (see [`AuthService::authenticate_now`]).
+#[derive(Debug)]
+pub struct Unfinished {
+    /// The verified claims, or `None` when the token names a key this instance lacks.
+    claims: Option<VerifiedClaims>,
+    started: Instant,
+}
+
+/// The caller, from verified claims and their session as this instance knows it.
+fn identity(
+    (claims, kid, cached): VerifiedClaims,
+    session: Option<Arc<CachedSession>>,
+    started: Instant,
+) -> Result<Identity, AuthError> {
+    let session = session.ok_or(TokenError::SessionRevoked)?;
+    if session.user.id != claims.sub {
+        return Err(TokenError::UnknownUser.into());
+    }
+    if session.is_revoked() || session.user.disabled {
+        return Err(TokenError::SessionRevoked.into());
+    }
+    let check = TokenCheck { cached, took: started.elapsed() };
+    Ok(Identity { claims, user: Arc::clone(&session.user), kid: Kid::from_trusted(kid), check })
+}
+
+fn meter_token_check(checked: &Result<Identity, AuthError>) {
+    crate::meter::token_check(match checked {
+        Ok(who) if who.check.cached => "cache",
+        Ok(_) => "verify",
+        Err(_) => "refused",
+    });
 }
 
 async fn load_session(db: &Db, sid: &SessionId) -> Result<Option<CachedSession>, AuthError> {
