@@ -8,11 +8,11 @@ mod assets;
 pub mod config;
 pub mod error;
 pub mod extract;
-mod idle;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
+mod timeouts;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,14 +21,13 @@ use std::time::Duration;
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokenflow::store::Db;
 use tokenflow::{AuthService, ClientAddr};
 
 pub use config::Config;
-use middleware::edge::{EdgeConfig, EdgeLayer, MAX_BODY_BYTES, REQUEST_TIMEOUT};
+use middleware::edge::{Edge, EdgeConfig, EdgeLayer, REQUEST_TIMEOUT};
 pub use state::AppState;
 
 /// Connect to the database, run migrations, load keys: everything before listening.
@@ -76,8 +75,13 @@ fn origin_of(url: &str) -> String {
     format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
 }
 
-/// The whole application: API, JWKS, health, pages and static files, with every layer.
-pub fn router(state: AppState) -> Router {
+/// The whole application: API, JWKS, health, pages and static files, behind the edge.
+///
+/// The edge wraps the router from outside: a layer added with `Router::layer` would wrap every
+/// route on its own, and each such layer costs every request a boxed service clone and a boxed
+/// future. Only the metrics' route label must sit inside (where axum knows the matched
+/// pattern), and only when metrics are on.
+pub fn router(state: AppState) -> Edge<Router> {
     let pages = generate_route_list(App);
     let options = state.leptos.clone();
     // Pages and server functions reach the core through Leptos context.
@@ -95,17 +99,15 @@ pub fn router(state: AppState) -> Router {
     let pkg = format!("/{}", state.leptos.site_pkg_dir);
     let bundle_dir = std::path::Path::new(&*state.leptos.site_root).join(&*state.leptos.site_pkg_dir);
     let bundle = state.leptos.output_name.to_string();
-    Router::new()
+    let routes = Router::new()
         .nest_service(&pkg, assets::router(&bundle_dir, &bundle))
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .merge(routes::api(&state))
         .leptos_routes_with_context(&state, pages, provide_auth.clone(), move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(metrics::RouteLabelLayer)
-        .layer(edge)
-        .with_state(state)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_auth, shell));
+    let routes = if metrics::enabled() { routes.layer(metrics::RouteLabelLayer) } else { routes };
+    tower::Layer::layer(&edge, routes.with_state(state))
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.
@@ -127,8 +129,10 @@ pub async fn serve(
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // No timer for hyper: its head timeout would arm one for every request. `timeouts` keeps
+    // both clocks of a connection with one timer for its whole life.
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.head_timeout).keep_alive(true);
+    http.header_read_timeout(None).keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -151,13 +155,21 @@ pub async fn serve(
         let app = app.clone();
         let trusted_proxies = Arc::clone(&trusted_proxies);
         let peer = peer.ip();
+        let requests = Arc::new(timeouts::Requests::default());
+        let io = timeouts::Watched::new(
+            hyper_util::rt::TokioIo::new(stream),
+            Arc::clone(&requests),
+            limits.idle_timeout,
+            limits.head_timeout,
+        );
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            let in_flight = requests.start();
             // The client's address, once: behind a trusted proxy, from `X-Forwarded-For`.
             let client = extract::client_ip(peer, request.headers(), &trusted_proxies);
             request.extensions_mut().insert(ClientAddr(client));
-            tower::ServiceExt::oneshot(app.clone(), request)
+            let answer = tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new));
+            timeouts::Counted::new(answer, in_flight)
         });
-        let io = idle::IdleTimeout::new(hyper_util::rt::TokioIo::new(stream), limits.idle_timeout);
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             let _ = connection.await;

@@ -1,11 +1,11 @@
-//! The edge: what every request passes through, in one layer and one boxed future instead of a
-//! stack of a dozen. In order:
+//! The edge: what every request passes through, in one layer around the router and one future
+//! (not boxed) instead of a stack of a dozen. In order:
 //!
 //! 1. `Authorization` and `Cookie` are marked sensitive (never printed by `Debug`);
 //! 2. the request gets an id (`X-Request-Id`: the client's if it sent one, else a cheap unique
-//!    one), echoed on the response;
+//!    one), in its span and echoed on the response;
 //! 3. a declared body over 16 KiB is a 413, a cross-site call of a server function a 403, before
-//!    anything reads the request;
+//!    anything reads the request; a chunked body is held to the same limit by the extractors;
 //! 4. the router runs inside a span (built only when a subscriber wants it), a timeout (a
 //!    timer is armed only if the handler does not finish on its first poll) and a panic guard;
 //! 5. the response is made contract-shaped: JSON errors on API paths, `Cache-Control: no-store`
@@ -20,21 +20,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::header::{self, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use tokenflow::dto::ErrorCode;
+use tokio::time::Sleep;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
 use super::{request_id, same_site};
 use crate::error::error_response;
 use crate::metrics;
 
-/// Bodies over this are refused: by a declared `Content-Length` here, by axum's
-/// `DefaultBodyLimit` in the extractor for a chunked body.
+/// Bodies over this are refused: by a declared `Content-Length` here, by the extractors (told
+/// through axum's `DefaultBodyLimit`) for a chunked body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// No request may hold a connection longer; the password queue drains far faster.
@@ -116,24 +117,21 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = EdgeFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let config = Arc::clone(&self.config);
+        let config = &*self.config;
         let area = Area::of(request.uri().path());
         mark_sensitive(request.headers_mut());
-        let request_id = match request.headers().get(X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = request_id::next();
-                request.headers_mut().insert(X_REQUEST_ID, id.clone());
-                id
-            }
-        };
+        // Only a body can outgrow the limit (hyper knows a bodiless request for what it is).
+        if axum::body::HttpBody::size_hint(request.body()).exact() != Some(0) {
+            DefaultBodyLimit::max(MAX_BODY_BYTES).apply(&mut request);
+        }
+        let request_id = request.headers().get(X_REQUEST_ID).cloned().unwrap_or_else(request_id::next);
         let metered = metrics::enabled().then(|| Metered::of(&request));
         let span = tracing::info_span!(
             "request",
@@ -141,53 +139,97 @@ where
             path = %request.uri().path(),
             request_id = %request_id.to_str().unwrap_or_default(),
         );
-
-        // Ready was polled on `self.inner`; this clone takes its place for the next call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let handled = match refusal(&request, area, &config.origin) {
-            Some(refused) => Handled::Answered(refused),
-            // The router's synchronous part (routing, a handler's first steps) may panic too.
-            None => match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
-                Ok(future) => Handled::Running(future),
-                Err(_) => Handled::Answered(panicked()),
-            },
-        };
-        let answer = async move {
-            let response = match handled {
-                Handled::Answered(response) => response,
-                Handled::Running(future) => run(future, config.timeout).await,
-            };
-            let response = finish(response, area, &request_id, config.https);
-            if let Some(metered) = metered {
-                metered.record(&response);
-            }
-            Ok(response)
-        };
         // A disabled span would still be entered and left on every poll.
-        if span.is_disabled() { Box::pin(answer) } else { Box::pin(answer.instrument(span)) }
+        let span = (!span.is_disabled()).then_some(span);
+        let finish = Finish { area, request_id, https: config.https, metered };
+
+        let state = match refusal(&request, area, &config.origin) {
+            Some(refused) => State::Answered { response: Some(refused) },
+            None => {
+                // Ready was polled on `self.inner`; this clone takes its place for the next call.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                // The router's synchronous part (routing, a handler's first steps) may panic too.
+                let _entered = span.as_ref().map(tracing::Span::enter);
+                match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
+                    Ok(future) => State::Running {
+                        handler: AssertUnwindSafe(future).catch_unwind(),
+                        limit: config.timeout,
+                        timer: None,
+                    },
+                    Err(_) => State::Answered { response: Some(panicked()) },
+                }
+            }
+        };
+        EdgeFuture { state, span, finish: Some(finish) }
     }
 }
 
-enum Handled<F> {
-    Answered(Response),
-    Running(F),
+pin_project_lite::pin_project! {
+    /// The edge's answer: the router's future under the panic guard and the timeout, then made
+    /// contract-shaped. Not boxed: the router's own future is the only allocation on the way.
+    pub struct EdgeFuture<F> {
+        #[pin]
+        state: State<F>,
+        span: Option<tracing::Span>,
+        finish: Option<Finish>,
+    }
 }
 
-/// The handler's answer, or 500 if it panicked, or 408 if it took longer than `limit`.
-async fn run<F>(future: F, limit: Duration) -> Response
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        /// Refused or panicked before the router returned a future.
+        Answered { response: Option<Response> },
+        /// The handler runs; a timer is armed only if it does not finish on its first poll.
+        Running {
+            #[pin]
+            handler: CatchUnwind<AssertUnwindSafe<F>>,
+            limit: Duration,
+            timer: Option<Pin<Box<Sleep>>>,
+        },
+    }
+}
+
+/// What the response needs once the handler is done.
+struct Finish {
+    area: Area,
+    request_id: HeaderValue,
+    https: bool,
+    metered: Option<Metered>,
+}
+
+impl<F> Future for EdgeFuture<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
-    // `timeout` polls the handler first: a timer is only registered if it has to wait.
-    match tokio::time::timeout(limit, AssertUnwindSafe(future).catch_unwind()).await {
-        Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(never))) => match never {},
-        Ok(Err(_)) => panicked(),
-        Err(_) => {
-            tracing::warn!(limit_secs = limit.as_secs_f64(), "request timed out");
-            StatusCode::REQUEST_TIMEOUT.into_response()
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let response = match this.state.project() {
+            StateProj::Answered { response } => response.take().unwrap_or_else(panicked),
+            StateProj::Running { handler, limit, timer } => match handler.poll(cx) {
+                Poll::Ready(Ok(Ok(response))) => response,
+                Poll::Ready(Ok(Err(never))) => match never {},
+                Poll::Ready(Err(_)) => panicked(),
+                Poll::Pending => {
+                    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(*limit)));
+                    std::task::ready!(timer.as_mut().poll(cx));
+                    tracing::warn!(limit_secs = limit.as_secs_f64(), "request timed out");
+                    StatusCode::REQUEST_TIMEOUT.into_response()
+                }
+            },
+        };
+        let Some(Finish { area, request_id, https, metered }) = this.finish.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        let response = finish(response, area, request_id, https);
+        if let Some(metered) = metered {
+            metered.record(&response);
         }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -230,7 +272,7 @@ fn mark_sensitive(headers: &mut HeaderMap) {
 }
 
 /// The response as the contract and the browser need it.
-fn finish(response: Response, area: Area, request_id: &HeaderValue, https: bool) -> Response {
+fn finish(response: Response, area: Area, request_id: HeaderValue, https: bool) -> Response {
     let status = response.status();
     if status.is_server_error() {
         tracing::error!(status = status.as_u16(), "server error");
@@ -250,7 +292,7 @@ fn finish(response: Response, area: Area, request_id: &HeaderValue, https: bool)
         }
         Area::Public | Area::Site => {}
     }
-    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.insert(X_REQUEST_ID, request_id);
     security_headers(headers, https);
     response
 }
@@ -284,12 +326,15 @@ fn security_headers(headers: &mut HeaderMap, https: bool) {
 /// What the original said about retrying or authenticating is kept.
 fn json_error(response: Response) -> Response {
     let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if is_json {
         return response;
     }
     let (code, message) = match status.as_u16() {
@@ -340,7 +385,7 @@ mod tests {
     use axum::routing::{get, post};
     use tower::ServiceExt;
 
-    fn edge(https: bool, timeout: Duration) -> Router {
+    fn edge(https: bool, timeout: Duration) -> Edge<Router> {
         let routes = Router::new()
             .route("/api/ok", get(|| async { "ok" }))
             .route("/api/panic", get(panics))
@@ -349,7 +394,7 @@ mod tests {
             .route("/fn/whoami", post(|| async { "me" }))
             .route("/page", get(|| async { (StatusCode::NOT_FOUND, "no such page") }))
             .route("/api/cached", get(|| async { ([(CACHE_CONTROL, "max-age=60")], "cached") }));
-        routes.layer(EdgeLayer::new(EdgeConfig { origin: "https://auth.example".into(), https, timeout }))
+        EdgeLayer::new(EdgeConfig { origin: "https://auth.example".into(), https, timeout }).layer(routes)
     }
 
     #[allow(clippy::panic)]
@@ -357,7 +402,7 @@ mod tests {
         panic!("a bug")
     }
 
-    async fn send(app: Router, request: Request) -> (StatusCode, HeaderMap, String) {
+    async fn send(app: Edge<Router>, request: Request) -> (StatusCode, HeaderMap, String) {
         let response = app.oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -428,6 +473,21 @@ mod tests {
         assert!(body.contains("payload_too_large"), "{body}");
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+
+    #[tokio::test]
+    async fn an_undeclared_body_over_the_limit_is_refused_by_the_extractor() {
+        let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(vec![b'x'; MAX_BODY_BYTES + 1])]);
+        let request = Request::post("/api/echo").body(Body::from_stream(chunks)).unwrap();
+        assert!(request.headers().get(CONTENT_LENGTH).is_none());
+        let (status, h, body) = send(edge(false, REQUEST_TIMEOUT), request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body.contains("payload_too_large"), "{body}");
+        assert_eq!(h["content-type"], "application/json");
+        let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(vec![b'x'; MAX_BODY_BYTES])]);
+        let request = Request::post("/api/echo").body(Body::from_stream(chunks)).unwrap();
+        let (status, _, body) = send(edge(false, REQUEST_TIMEOUT), request).await;
+        assert_eq!((status, body.len()), (StatusCode::OK, MAX_BODY_BYTES), "a body at the limit is read whole");
     }
 
     #[tokio::test]
