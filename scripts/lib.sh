@@ -35,9 +35,16 @@ ensure_wasm_toolchain() {
         say "installing wasm-bindgen-cli $want (about 4 minutes, once)"
         cargo install wasm-bindgen-cli --version "$want" --force
     fi
+    # Splits the bundle at the lazy routes; the format is the one of the wasm_split_helpers
+    # crate in Cargo.lock (0.2).
+    if ! cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:" || ! command -v wasm-split-cli >/dev/null; then
+        say "installing wasm-split-cli $WASM_SPLIT_VERSION (about a minute, once)"
+        cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary --locked --force
+    fi
 }
 
 LEPTOSFMT_VERSION=0.1.33
+WASM_SPLIT_VERSION=0.2.4
 
 ensure_leptosfmt() {
     if [ "$(leptosfmt --version 2>/dev/null | awk '{print $2}')" != "$LEPTOSFMT_VERSION" ]; then
@@ -114,37 +121,49 @@ ensure_node_modules() {
 
 # build_site debug|release: the browser bundle (always the release build: what ships is what
 # the tests see), CSS and assets into target/site, then the server (debug or release). What
-# `cargo leptos build` does, with nothing downloaded at build time; the bundle's files are
-# fingerprinted and precompressed by scripts/assets.mjs.
+# `cargo leptos build --split` does, with nothing downloaded at build time: the WASM is linked
+# with its relocations, split by `wasm-split-cli` at the lazy routes (`app/src/lib.rs`) into a
+# main module and chunks fetched on demand, bound by wasm-bindgen and optimised; the bundle's
+# files are fingerprinted and precompressed by scripts/assets.mjs.
 build_site() {
     local profile="$1" cargo_profile=()
     [ "$profile" = release ] && cargo_profile=(--release)
     say "building the browser bundle (release)"
-    cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
-    rm -rf target/site && mkdir -p target/site/pkg
-    wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name tokenflow \
-        target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=--emit-relocs" \
+        cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+    rm -rf target/site target/split && mkdir -p target/site/pkg target/split
+    say "splitting the bundle at its lazy routes (wasm-split-cli)"
+    wasm-split-cli --target web --out-name tokenflow \
+        target/wasm32-unknown-unknown/wasm-release/frontend.wasm target/split
+    wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir target/site/pkg --out-name tokenflow \
+        target/split/tokenflow.wasm
+    find target/split -maxdepth 1 -name '*.js' -exec cp {} target/site/pkg/ \;
+    find target/split -maxdepth 1 -name '*.wasm' ! -name tokenflow.wasm -exec cp {} target/site/pkg/ \;
     ensure_node_modules
     say "optimising the bundle (wasm-opt -Oz, npm binaryen)"
-    end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-        target/site/pkg/tokenflow_bg.wasm -o target/site/pkg/tokenflow_bg.wasm
+    local module
+    for module in target/site/pkg/*.wasm; do
+        end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+            "$module" -o "$module" 2> >(grep -v 'unknown name subsection' >&2)
+    done
     cp style/main.css target/site/pkg/tokenflow.css
     say "fingerprinting and precompressing the bundle"
-    read -r WASM_RAW WASM_GZ WASM_BR < <(node scripts/assets.mjs target/site/pkg)
-    export WASM_RAW WASM_GZ WASM_BR
+    read -r WASM_RAW WASM_GZ WASM_BR CHUNKS_RAW CHUNKS_GZ CHUNKS_BR < <(node scripts/assets.mjs target/site/pkg)
+    export WASM_RAW WASM_GZ WASM_BR CHUNKS_RAW CHUNKS_GZ CHUNKS_BR
     cp -r public/. target/site/
     say "building the server ($profile)"
     cargo build -p server --bin tokenflow ${cargo_profile[@]+"${cargo_profile[@]}"}
 }
 
-# What a first visit downloads is budgeted: the test command fails when the compressed WASM
-# grows past it (bytes, gzip -9 of the release bundle after wasm-opt). Lower it as the bundle
-# shrinks; never raise it to make a change pass.
-WASM_GZIP_BUDGET=${WASM_GZIP_BUDGET:-530000}
+# What a first visit downloads is budgeted: the test command fails when the main WASM (the lazy
+# routes' chunks come later, when their page is shown) grows past it (bytes, gzip -9 of the
+# release bundle after wasm-opt). Lower it as the bundle shrinks; never raise it to make a
+# change pass.
+WASM_GZIP_BUDGET=${WASM_GZIP_BUDGET:-285000}
 
 check_bundle_budget() {
-    say "bundle budget: WASM ${WASM_GZ} bytes gzip (brotli ${WASM_BR}, raw ${WASM_RAW}); budget ${WASM_GZIP_BUDGET}"
+    say "bundle budget: main WASM ${WASM_GZ} bytes gzip (brotli ${WASM_BR}, raw ${WASM_RAW}); budget ${WASM_GZIP_BUDGET}; lazy chunks ${CHUNKS_GZ} bytes gzip"
     if [ "$WASM_GZ" -gt "$WASM_GZIP_BUDGET" ]; then
         echo "the WASM bundle is over its budget: ${WASM_GZ} > ${WASM_GZIP_BUDGET} bytes gzip" >&2
         return 1

@@ -27,8 +27,8 @@ pub mod transport;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::StaticSegment;
 use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{Lazy, LazyRoute, StaticSegment, lazy_route};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,13 +74,28 @@ fn content_security_policy() {
     }
 }
 
+thread_local! {
+    static HYDRATED: ArcRwSignal<bool> = ArcRwSignal::new(false);
+}
+
+/// Whether the page is live: hydration, lazy routes included, is over (tracked: an effect that
+/// reads it runs again when it turns true). Until then nothing may change what the server
+/// rendered, or the views still waiting for their chunk would not match the page.
+pub fn is_hydrated() -> bool {
+    HYDRATED.with(|hydrated| hydrated.get())
+}
+
+/// Called by the entry point (`frontend`) once the page is hydrated.
+pub fn hydrated() {
+    HYDRATED.with(|hydrated| hydrated.set(true));
+    browser::mark_hydrated();
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     session::provide_session();
     flow::listen();
-    // Effects run in the browser only, after hydration.
-    Effect::new(|_| browser::mark_hydrated());
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }
@@ -92,16 +107,47 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::Home />
                     <Route path=StaticSegment("signup") view=pages::Signup />
                     <Route path=StaticSegment("login") view=pages::Login />
-                    <Route path=StaticSegment("dashboard") view=pages::Dashboard />
-                    <Route path=StaticSegment("account") view=pages::Account />
-                    <Route path=StaticSegment("admin") view=pages::Admin />
-                    <Route path=StaticSegment("flow") view=flow::Flow />
+                    <Route path=StaticSegment("dashboard") view=dashboard_page() />
+                    <Route path=StaticSegment("account") view=account_page() />
+                    <Route path=StaticSegment("admin") view=admin_page() />
+                    <Route path=StaticSegment("flow") view=flow_page() />
                     <Route path=StaticSegment("forgot-password") view=pages::ForgotPassword />
                     <Route path=StaticSegment("reset-password") view=pages::ResetPassword />
                     <Route path=StaticSegment("verify-email") view=pages::VerifyEmail />
-                    <Route path=StaticSegment("outbox") view=pages::Outbox />
+                    <Route path=StaticSegment("outbox") view=outbox_page() />
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// Pages a first visit does not need are split out of the main bundle: each is its own WASM
+/// chunk, fetched when the page is first shown (`scripts/lib.sh` splits the build).
+macro_rules! lazy_pages {
+    ($($route:ident, $constructor:ident => $page:path),* $(,)?) => {$(
+        struct $route;
+
+        fn $constructor() -> Lazy<$route> {
+            Lazy::new()
+        }
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    FlowPage, flow_page => flow::Flow,
+    DashboardPage, dashboard_page => pages::Dashboard,
+    AccountPage, account_page => pages::Account,
+    AdminPage, admin_page => pages::Admin,
+    OutboxPage, outbox_page => pages::Outbox,
 }

@@ -92,8 +92,13 @@ impl Session {
 pub fn provide_session() -> Session {
     let session = Session { state: RwSignal::new(SessionState::Unknown) };
     provide_context(session);
-    // Effects run only in the browser, after hydration.
-    Effect::new(move |_| session.reload());
+    // In the browser only, once the page is hydrated: the stored session may show other views
+    // than the server's "checking" ones.
+    Effect::new(move |_| {
+        if crate::is_hydrated() {
+            session.reload();
+        }
+    });
     browser::on_session_change(move || session.reload());
     refresh::schedule(session);
     session
