@@ -52,8 +52,24 @@ pub enum Event {
 
 type Subscriber = Rc<dyn Fn(&Event)>;
 
+/// Events kept for a subscriber that comes later, with the time they happened.
+const BACKLOG: usize = 64;
+
 thread_local! {
     static SUBSCRIBERS: RefCell<Vec<Subscriber>> = const { RefCell::new(Vec::new()) };
+    static KEPT: RefCell<Option<Vec<(String, Event)>>> = const { RefCell::new(None) };
+}
+
+/// Keep the last events (and when they happened, by `browser::clock`) for [`take_kept`]: what
+/// happened before a page that shows them was loaded, e.g. a sign-in on `/login` before
+/// `/flow`, whose code comes in a chunk of its own.
+pub fn keep() {
+    KEPT.with(|kept| kept.borrow_mut().get_or_insert_with(Vec::new).clear());
+}
+
+/// The kept events, oldest first; keeping stops.
+pub fn take_kept() -> Vec<(String, Event)> {
+    KEPT.with(|kept| kept.borrow_mut().take()).unwrap_or_default()
 }
 
 /// Call `subscriber` with every event from now on (in this tab).
@@ -63,8 +79,41 @@ pub fn subscribe(subscriber: impl Fn(&Event) + 'static) {
 
 /// Tell every subscriber. A subscriber may emit in turn.
 pub fn emit(event: Event) {
+    KEPT.with(|kept| {
+        if let Some(kept) = kept.borrow_mut().as_mut() {
+            if kept.len() == BACKLOG {
+                kept.remove(0);
+            }
+            kept.push((crate::browser::clock(), event.clone()));
+        }
+    });
     let subscribers = SUBSCRIBERS.with(|s| s.borrow().clone());
     for subscriber in subscribers {
         subscriber(&event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed_out_count(events: &[(String, Event)]) -> usize {
+        events.iter().filter(|(_, e)| matches!(e, Event::SignedOut)).count()
+    }
+
+    #[test]
+    fn events_are_kept_in_order_up_to_the_backlog_until_taken() {
+        emit(Event::SignedOut);
+        assert!(take_kept().is_empty(), "nothing is kept before keep()");
+        keep();
+        emit(Event::CallAnswered(Ok(())));
+        for _ in 0..BACKLOG {
+            emit(Event::SignedOut);
+        }
+        let kept = take_kept();
+        assert_eq!(kept.len(), BACKLOG, "the oldest beyond the backlog are dropped");
+        assert_eq!(signed_out_count(&kept), BACKLOG, "the first event was the one dropped");
+        emit(Event::SignedOut);
+        assert!(take_kept().is_empty(), "keeping stops once taken");
     }
 }

@@ -95,7 +95,8 @@ pub fn hydrated() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     session::provide_session();
-    flow::listen();
+    // For the flow page, loaded later in a chunk of its own: what happens until then.
+    events::keep();
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }

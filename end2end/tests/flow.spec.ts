@@ -56,6 +56,43 @@ test("the timeline fills in live during a sign-in and the calls that follow", as
   expect(problems).toEqual([]);
 });
 
+test("a sign-in before the flow page was opened is on its timeline, at the time it happened", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  const email = uniqueEmail("before-flow");
+  expect((await request.post("/api/auth/signup", { data: { email, password: PASSWORD } })).status()).toBe(201);
+  // The flow page's code is a chunk of its own, fetched only when the page is first shown.
+  const chunks: string[] = [];
+  page.on("request", (r) => { if (/-chunk_\d+\.wasm$|-split___flow_page/.test(r.url())) chunks.push(r.url()); });
+
+  const clock = () => page.evaluate(() => new Date().toTimeString().slice(0, 8));
+  await page.goto("/login");
+  await hydrated(page);
+  const before = await clock();
+  await submitCredentials(page, "Log in", email);
+  await expect(page).toHaveURL(/\/dashboard$/);
+  const after = await clock();
+  expect(chunks.filter((u) => u.includes("flow_page"))).toEqual([]);
+  // Long enough that a step stamped when replayed would show a later time.
+  await page.waitForTimeout(2500);
+
+  await page.getByRole("link", { name: "Flow", exact: true }).click();
+  await expect(page).toHaveURL(/\/flow$/);
+  const sent = await step(page, "credentials-sent");
+  await expect(sent).toHaveAttribute("data-outcome", "done");
+  await expect(sent).toContainText(email);
+  const at = (await sent.locator(".at").textContent()) ?? "";
+  expect(at >= before && at <= after, `stamped ${at}, signed in between ${before} and ${after}`).toBe(true);
+  await expect(await step(page, "verified")).toHaveAttribute("data-outcome", "done");
+  await expect(await step(page, "token-generated")).toContainText('"alg":"EdDSA"');
+  await expect(await step(page, "stored")).toHaveAttribute("data-outcome", "done");
+  expect(chunks.some((u) => u.includes("flow_page"))).toBe(true);
+
+  // From here on it records live, as before.
+  await page.getByRole("button", { name: "Call a protected function" }).click();
+  await expect(await step(page, "authorized")).toContainText("200 OK");
+  expect(problems).toEqual([]);
+});
+
 test("the inspector verifies the signature in the browser with the JWKS", async ({ page }) => {
   const problems = watchConsole(page);
   const email = uniqueEmail("inspect");

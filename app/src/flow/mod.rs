@@ -1,6 +1,8 @@
 //! Everything that exists to *show* the token flow: the `/flow` page, its timeline, the token
 //! inspector, the tamper lab and its forgeries, and the record they show, filled in from the
 //! app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
+//! Its code is a chunk of its own, loaded with the page; what happened before is replayed from
+//! the events the app keeps.
 
 mod forgeries;
 mod inspector;
@@ -16,7 +18,7 @@ use std::cell::Cell;
 use record::{Outcome, Step, preview, record, record_outcome, record_refresh};
 
 use crate::browser::{STORAGE_KEY, StoredSession};
-use crate::events::{Carrier, Event, subscribe};
+use crate::events::{Carrier, Event, subscribe, take_kept};
 
 /// The public keys, fetched by this browser like any third party's.
 type JwksResource = leptos::prelude::LocalResource<Result<tokenflow::jwk::Jwks, crate::error::ApiFailure>>;
@@ -25,10 +27,14 @@ thread_local! {
     static LISTENING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Start following the app's events (once per tab; later calls do nothing).
+/// Start following the app's events (once per tab; later calls do nothing): first those kept
+/// since the tab opened (`events::keep`), each at the time it happened, then each as it comes.
 pub fn listen() {
     if LISTENING.with(|l| l.replace(true)) {
         return;
+    }
+    for (at, event) in take_kept() {
+        record::at(at, || on_event(&event));
     }
     subscribe(on_event);
 }

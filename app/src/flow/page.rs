@@ -16,6 +16,7 @@ use crate::transport::hand_token;
 
 #[component]
 pub fn Flow() -> impl IntoView {
+    super::listen();
     let jwks: JwksResource = LocalResource::new(fetch_jwks);
     view! {
         <Title text="The token flow" />

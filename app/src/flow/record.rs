@@ -106,7 +106,23 @@ pub fn flow() -> ArcRwSignal<Flow> {
 /// Record the latest occurrence of a step.
 pub fn record(step: Step, outcome: Outcome, facts: Vec<(&str, String)>) {
     let facts = facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: crate::browser::clock() });
+    flow().update(|f| f.steps[step.position()] = StepRecord { outcome, facts, at: now() });
+}
+
+thread_local! {
+    /// When what is being recorded happened, if not now (a replayed event).
+    static AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Record what `f` records as having happened `at`.
+pub fn at(at: String, f: impl FnOnce()) {
+    AT.with(|cell| *cell.borrow_mut() = Some(at));
+    f();
+    AT.with(|cell| cell.borrow_mut().take());
+}
+
+fn now() -> String {
+    AT.with(|cell| cell.borrow().clone()).unwrap_or_else(crate::browser::clock)
 }
 
 /// Step 9 of the flow (and step 7 when the token was refused).
@@ -147,7 +163,7 @@ pub fn add_fact(step: Step, name: &str, value: String) {
 
 pub fn record_refresh(new_expiry: i64) {
     flow().update(|f| {
-        f.refreshes.push((crate::browser::clock(), new_expiry));
+        f.refreshes.push((now(), new_expiry));
         let keep = f.refreshes.len().saturating_sub(10);
         f.refreshes.drain(..keep);
     });
