@@ -85,6 +85,11 @@ pub fn is_hydrated() -> bool {
     HYDRATED.with(|hydrated| hydrated.get())
 }
 
+/// [`is_hydrated`], for callbacks that are not effects.
+pub fn is_hydrated_untracked() -> bool {
+    HYDRATED.with(|hydrated| hydrated.get_untracked())
+}
+
 /// Called by the entry point (`frontend`) once the page is hydrated.
 pub fn hydrated() {
     HYDRATED.with(|hydrated| hydrated.set(true));

@@ -99,7 +99,13 @@ pub fn provide_session() -> Session {
             session.reload();
         }
     });
-    browser::on_session_change(move || session.reload());
+    // Another tab signed in or out: follow it, once hydrated (the effect above reads the
+    // storage then anyway).
+    browser::on_session_change(move || {
+        if crate::is_hydrated_untracked() {
+            session.reload();
+        }
+    });
     refresh::schedule(session);
     session
 }
