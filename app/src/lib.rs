@@ -100,8 +100,11 @@ pub fn hydrated() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     session::provide_session();
-    // For the flow page, loaded later in a chunk of its own: what happens until then.
-    events::keep();
+    // For the flow page, loaded later in a chunk of its own: what happens until then. In the
+    // browser only: a server thread renders many people's pages and must keep nobody's events.
+    if cfg!(feature = "hydrate") {
+        events::keep();
+    }
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Tokenflow".to_string() } else { format!("{page} · Tokenflow") }

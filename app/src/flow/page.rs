@@ -16,7 +16,10 @@ use crate::transport::hand_token;
 
 #[component]
 pub fn Flow() -> impl IntoView {
-    super::listen();
+    // The record is this tab's: a server thread renders the page empty, for anyone.
+    if cfg!(feature = "hydrate") {
+        super::listen();
+    }
     let jwks: JwksResource = LocalResource::new(fetch_jwks);
     view! {
         <Title text="The token flow" />
