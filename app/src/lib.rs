@@ -120,9 +120,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("account") view=account_page() />
                     <Route path=StaticSegment("admin") view=admin_page() />
                     <Route path=StaticSegment("flow") view=flow_page() />
-                    <Route path=StaticSegment("forgot-password") view=pages::ForgotPassword />
-                    <Route path=StaticSegment("reset-password") view=pages::ResetPassword />
-                    <Route path=StaticSegment("verify-email") view=pages::VerifyEmail />
+                    <Route path=StaticSegment("forgot-password") view=forgot_password_page() />
+                    <Route path=StaticSegment("reset-password") view=reset_password_page() />
+                    <Route path=StaticSegment("verify-email") view=verify_email_page() />
                     <Route path=StaticSegment("outbox") view=outbox_page() />
                 </Routes>
             </main>
@@ -159,4 +159,7 @@ lazy_pages! {
     AccountPage, account_page => pages::Account,
     AdminPage, admin_page => pages::Admin,
     OutboxPage, outbox_page => pages::Outbox,
+    ForgotPasswordPage, forgot_password_page => pages::ForgotPassword,
+    ResetPasswordPage, reset_password_page => pages::ResetPassword,
+    VerifyEmailPage, verify_email_page => pages::VerifyEmail,
 }

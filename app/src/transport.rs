@@ -7,14 +7,15 @@
 use std::cell::RefCell;
 use std::future::Future;
 
-use server_fn::client::Client;
-use server_fn::client::browser::BrowserClient;
-use server_fn::error::FromServerFnError;
-use server_fn::request::browser::BrowserRequest;
+use bytes::Bytes;
+use http::Method;
+use server_fn::client::{Client, get_server_url};
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use server_fn::redirect::REDIRECT_HEADER;
+use server_fn::request::ClientReq;
 use server_fn::response::ClientRes;
-use server_fn::response::browser::BrowserResponse;
 
-use crate::browser;
+use crate::browser::{self, Body, Incoming, Outgoing};
 use crate::events::{Carrier, Event, emit};
 
 thread_local! {
@@ -26,10 +27,7 @@ pub fn hand_token(token: String) {
     NEXT_TOKEN.with(|t| *t.borrow_mut() = Some(token));
 }
 
-fn send<E: FromServerFnError>(
-    req: BrowserRequest,
-    carrier: Carrier,
-) -> impl Future<Output = Result<BrowserResponse, E>> + Send {
+fn send<E: FromServerFnError>(req: Outgoing, carrier: Carrier) -> impl Future<Output = Result<Incoming, E>> + Send {
     let path = req.url().split("/fn/").nth(1).map(|p| format!("/fn/{p}")).unwrap_or_default();
     let token = match carrier {
         Carrier::Nothing => None,
@@ -38,21 +36,121 @@ fn send<E: FromServerFnError>(
     };
     let authorization = token.map(|t| format!("Bearer {t}"));
     if let Some(value) = &authorization {
-        req.headers().append("Authorization", value);
+        req.append_header("Authorization", value);
     }
     emit(Event::RequestSent { path: path.clone(), carrier, authorization });
-    let sent = <BrowserClient as Client<E>>::send(req);
+    let sent = req.send();
     async move {
-        let response = sent.await?;
-        let status = <BrowserResponse as ClientRes<server_fn::error::ServerFnError>>::status(&response);
-        let server_timing = response
-            .generate_headers()
-            .get(tokenflow::dto::SERVER_TIMING)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_default();
+        let response = sent.await.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Request(e)))?;
+        let status = response.status();
+        let server_timing = response.header(tokenflow::dto::SERVER_TIMING).unwrap_or_default();
         emit(Event::ResponseReceived { path, carrier, status, server_timing });
         Ok(response)
+    }
+}
+
+/// Requests as server functions build them, made with the browser's own `fetch`. Server
+/// functions here take their arguments as a URL-encoded form and answer JSON; the kinds of
+/// body nothing uses (form data, multipart, streams) are refused.
+impl<E: FromServerFnError> ClientReq<E> for Outgoing {
+    type FormData = ();
+
+    fn try_new_req_query(
+        path: &str,
+        content_type: &str,
+        accepts: &str,
+        query: &str,
+        method: Method,
+    ) -> Result<Self, E> {
+        let url = format!("{}{path}?{query}", get_server_url());
+        outgoing(method, url, content_type, accepts, Body::None)
+    }
+
+    fn try_new_req_text(
+        path: &str,
+        content_type: &str,
+        accepts: &str,
+        body: String,
+        method: Method,
+    ) -> Result<Self, E> {
+        outgoing(method, format!("{}{path}", get_server_url()), content_type, accepts, Body::Text(body))
+    }
+
+    fn try_new_req_bytes(
+        path: &str,
+        content_type: &str,
+        accepts: &str,
+        body: Bytes,
+        method: Method,
+    ) -> Result<Self, E> {
+        outgoing(method, format!("{}{path}", get_server_url()), content_type, accepts, Body::Bytes(body))
+    }
+
+    fn try_new_req_form_data(_: &str, _: &str, _: &str, (): (), _: Method) -> Result<Self, E> {
+        Err(unsupported("form data"))
+    }
+
+    fn try_new_req_multipart(_: &str, _: &str, (): (), _: Method) -> Result<Self, E> {
+        Err(unsupported("multipart bodies"))
+    }
+
+    fn try_new_req_streaming(
+        _: &str,
+        _: &str,
+        _: &str,
+        _: impl futures::Stream<Item = Bytes> + Send + 'static,
+        _: Method,
+    ) -> Result<Self, E> {
+        Err(unsupported("streaming bodies"))
+    }
+}
+
+fn outgoing<E: FromServerFnError>(
+    method: Method,
+    url: String,
+    content_type: &str,
+    accepts: &str,
+    body: Body,
+) -> Result<Outgoing, E> {
+    Outgoing::new(method.as_str(), url, Some(content_type), accepts, body)
+        .map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Request(e)))
+}
+
+fn unsupported<E: FromServerFnError>(what: &str) -> E {
+    E::from_server_fn_error(ServerFnErrorErr::Request(format!("{what} are not supported by this client")))
+}
+
+impl<E: FromServerFnError> ClientRes<E> for Incoming {
+    fn try_into_string(self) -> impl Future<Output = Result<String, E>> + Send {
+        let text = self.text();
+        async move { text.await.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Deserialization(e))) }
+    }
+
+    fn try_into_bytes(self) -> impl Future<Output = Result<Bytes, E>> + Send {
+        let bytes = self.bytes();
+        async move {
+            bytes.await.map(Bytes::from).map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Deserialization(e)))
+        }
+    }
+
+    fn try_into_stream(self) -> Result<impl futures::Stream<Item = Result<Bytes, Bytes>> + Send + Sync + 'static, E> {
+        Err::<futures::stream::Empty<_>, _>(unsupported("streamed responses"))
+    }
+
+    fn status(&self) -> u16 {
+        Incoming::status(self)
+    }
+
+    fn status_text(&self) -> String {
+        Incoming::status_text(self)
+    }
+
+    fn location(&self) -> String {
+        self.header("Location").unwrap_or_else(|| self.url())
+    }
+
+    fn has_redirect(&self) -> bool {
+        self.header(REDIRECT_HEADER).is_some()
     }
 }
 
@@ -67,29 +165,29 @@ macro_rules! client {
             IS: FromServerFnError,
             OS: FromServerFnError,
         {
-            type Request = BrowserRequest;
-            type Response = BrowserResponse;
+            type Request = Outgoing;
+            type Response = Incoming;
 
             fn send(req: Self::Request) -> impl Future<Output = Result<Self::Response, E>> + Send {
                 send(req, $carrier)
             }
 
             fn open_websocket(
-                path: &str,
+                _: &str,
             ) -> impl Future<
                 Output = Result<
                     (
-                        impl futures::Stream<Item = Result<bytes::Bytes, bytes::Bytes>> + Send + 'static,
-                        impl futures::Sink<bytes::Bytes> + Send + 'static,
+                        impl futures::Stream<Item = Result<Bytes, Bytes>> + Send + 'static,
+                        impl futures::Sink<Bytes> + Send + 'static,
                     ),
                     E,
                 >,
             > + Send {
-                <BrowserClient as Client<E, IS, OS>>::open_websocket(path)
+                async { Err::<(futures::stream::Empty<_>, futures::sink::Drain<_>), _>(unsupported("websockets")) }
             }
 
             fn spawn(future: impl Future<Output = ()> + Send + 'static) {
-                <BrowserClient as Client<E, IS, OS>>::spawn(future)
+                leptos::task::spawn(future);
             }
         }
     };

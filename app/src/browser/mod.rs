@@ -50,6 +50,13 @@ impl StoredSession {
     }
 }
 
+/// What a [`Outgoing`] request carries.
+pub enum Body {
+    None,
+    Text(String),
+    Bytes(bytes::Bytes),
+}
+
 /// A URL as parsed: origin, path, `?query` and `#fragment` (each empty when absent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use leptos::prelude::TimeoutHandle;
 
-use super::{Resolved, StoredSession};
+use super::{Body, Resolved, StoredSession};
 use crate::error::ApiFailure;
 
 pub fn load_session() -> Option<StoredSession> {
@@ -53,6 +53,64 @@ pub fn every(_: Duration, _: impl Fn() + 'static) {}
 /// Always: only the browser fetches.
 pub async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
     Err(ApiFailure::request_failed(format!("{url} is fetched in the browser")))
+}
+
+/// Never made: on the server, server functions are called directly, not fetched.
+pub enum Outgoing {}
+
+impl Outgoing {
+    /// # Errors
+    /// Always: only the browser fetches.
+    pub fn new(_: &str, url: String, _: Option<&str>, _: &str, _: Body) -> Result<Outgoing, String> {
+        Err(format!("{url} is fetched in the browser"))
+    }
+
+    pub fn url(&self) -> &str {
+        match *self {}
+    }
+
+    pub fn append_header(&self, _: &str, _: &str) {
+        match *self {}
+    }
+
+    /// # Errors
+    /// Never: there is no such request.
+    pub fn send(self) -> impl Future<Output = Result<Incoming, String>> + Send {
+        async move { match self {} }
+    }
+}
+
+/// Never received, as [`Outgoing`] is never made.
+pub enum Incoming {}
+
+impl Incoming {
+    pub fn status(&self) -> u16 {
+        match *self {}
+    }
+
+    pub fn status_text(&self) -> String {
+        match *self {}
+    }
+
+    pub fn url(&self) -> String {
+        match *self {}
+    }
+
+    pub fn header(&self, _: &str) -> Option<String> {
+        match *self {}
+    }
+
+    /// # Errors
+    /// Never: there is no such response.
+    pub fn text(self) -> impl Future<Output = Result<String, String>> + Send {
+        async move { match self {} }
+    }
+
+    /// # Errors
+    /// Never: there is no such response.
+    pub fn bytes(self) -> impl Future<Output = Result<Vec<u8>, String>> + Send {
+        async move { match self {} }
+    }
 }
 
 pub fn mark_hydrated() {}

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use gloo_storage::Storage;
 use leptos::prelude::*;
+use send_wrapper::SendWrapper;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
-use super::{Resolved, STORAGE_KEY, StoredSession};
+use super::{Body, Resolved, STORAGE_KEY, StoredSession};
 use crate::error::ApiFailure;
 
 pub fn load_session() -> Option<StoredSession> {
@@ -74,9 +76,110 @@ pub fn every(period: Duration, f: impl Fn() + 'static) {
 /// # Errors
 /// [`ApiFailure::request_failed`] when the request or the decoding fails.
 pub async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
-    let response =
-        gloo_net::http::Request::get(url).send().await.map_err(|e| ApiFailure::request_failed(e.to_string()))?;
-    response.json::<T>().await.map_err(|e| ApiFailure::request_failed(e.to_string()))
+    let request = Outgoing::new("GET", url.to_string(), None, "application/json", Body::None);
+    let text = async { request?.send().await?.text().await };
+    let text = text.await.map_err(ApiFailure::request_failed)?;
+    serde_json::from_str(&text).map_err(|e| ApiFailure::request_failed(e.to_string()))
+}
+
+/// A `fetch` request, made and not yet sent: `web_sys` directly, so the bundle carries no
+/// HTTP types of its own (the server functions are sent as these).
+pub struct Outgoing {
+    url: String,
+    request: SendWrapper<web_sys::Request>,
+}
+
+impl Outgoing {
+    /// # Errors
+    /// The browser's message when it refuses the method, a header or the URL.
+    pub fn new(
+        method: &str,
+        url: String,
+        content_type: Option<&str>,
+        accepts: &str,
+        body: Body,
+    ) -> Result<Outgoing, String> {
+        let headers = web_sys::Headers::new().map_err(js_message)?;
+        if let Some(content_type) = content_type {
+            headers.set("Content-Type", content_type).map_err(js_message)?;
+        }
+        headers.set("Accept", accepts).map_err(js_message)?;
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&headers);
+        match body {
+            Body::None => {}
+            Body::Text(text) => init.set_body(&JsValue::from_str(&text)),
+            Body::Bytes(bytes) => init.set_body(&js_sys::Uint8Array::from(&bytes[..])),
+        }
+        let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_message)?;
+        Ok(Outgoing { url, request: SendWrapper::new(request) })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn append_header(&self, name: &str, value: &str) {
+        let _ = self.request.headers().append(name, value);
+    }
+
+    /// # Errors
+    /// The browser's message when the request could not be made (network, CSP, CORS).
+    pub fn send(self) -> impl Future<Output = Result<Incoming, String>> + Send {
+        SendWrapper::new(async move {
+            let response = JsFuture::from(window().fetch_with_request(&self.request)).await.map_err(js_message)?;
+            Ok(Incoming(SendWrapper::new(response.unchecked_into())))
+        })
+    }
+}
+
+/// A `fetch` response whose body is still to be read.
+pub struct Incoming(SendWrapper<web_sys::Response>);
+
+impl Incoming {
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    pub fn status_text(&self) -> String {
+        self.0.status_text()
+    }
+
+    /// The URL answered (after redirects).
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.0.headers().get(name).ok().flatten()
+    }
+
+    /// # Errors
+    /// The browser's message when the body cannot be read.
+    pub fn text(self) -> impl Future<Output = Result<String, String>> + Send {
+        SendWrapper::new(async move {
+            let text = JsFuture::from(self.0.text().map_err(js_message)?).await.map_err(js_message)?;
+            text.as_string().ok_or_else(|| "the body is not text".to_string())
+        })
+    }
+
+    /// # Errors
+    /// The browser's message when the body cannot be read.
+    pub fn bytes(self) -> impl Future<Output = Result<Vec<u8>, String>> + Send {
+        SendWrapper::new(async move {
+            let buffer = JsFuture::from(self.0.array_buffer().map_err(js_message)?).await.map_err(js_message)?;
+            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        })
+    }
+}
+
+/// A JavaScript exception's message (`TypeError: Failed to fetch`, ...).
+fn js_message(error: JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => error.as_string().unwrap_or_else(|| "the browser refused the request".to_string()),
+    }
 }
 
 /// Tell tests (and the curious) that the page is interactive, and how long it took.
