@@ -3,6 +3,12 @@
 //! `self`). [`PublicClient`] is for calls made before there is a token (sign-up, login,
 //! refresh). [`TamperClient`] sends whatever token it was handed, once. Each call emits what
 //! went out and what came back ([`Event::RequestSent`], [`Event::ResponseReceived`]).
+//!
+//! All three send with the browser's own `fetch` ([`browser::Outgoing`]) rather than
+//! `server_fn`'s browser client, whose responses expose their headers only as an `http`
+//! `HeaderMap` (header-name parsing alone was 12 KB of the bundle). A call whose future is
+//! dropped is not aborted: the server acts on a request once it has it (a refresh rotates), so
+//! stopping the download would undo nothing.
 
 use std::cell::RefCell;
 use std::future::Future;
