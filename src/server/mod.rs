@@ -3,6 +3,7 @@
 //! the [`store`] and are mirrored in the [`cache`]; [`service::AuthService`] ties them together.
 
 pub mod cache;
+pub mod dpop;
 pub mod error;
 pub mod keys;
 pub mod mail;
