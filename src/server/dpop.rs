@@ -280,37 +280,47 @@ fn same_target(htu: &str, url: &str) -> bool {
 /// (`first_use` is atomic: of any number of requests carrying one proof at once, one passes).
 /// Bounded: past `capacity` live entries a proof is refused as a replay rather than
 /// remembered, so a flood of proofs cannot grow it, and the honest client's next proof (a new
-/// `jti`) passes once the window has moved on.
+/// `jti`) passes once the window has moved on. Expired entries are swept when the store is
+/// full, at most once a second, so a flood against a full store costs a lookup, not a sweep.
 pub struct Replays {
-    seen: Mutex<HashMap<String, i64>>,
+    state: Mutex<Seen>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// `jkt:jti` → when it may be forgotten.
+    expires: HashMap<String, i64>,
+    last_sweep: i64,
 }
 
 impl Replays {
     pub fn new(capacity: usize) -> Replays {
-        Replays { seen: Mutex::new(HashMap::new()), capacity }
+        Replays { state: Mutex::new(Seen::default()), capacity }
     }
 
     /// `true` the first time `proof`'s `jti` (scoped to its key) is seen within the window.
     pub fn first_use(&self, proof: &Proof, now: i64) -> bool {
-        let Ok(mut seen) = self.seen.lock() else { return false };
-        if seen.len() >= self.capacity {
-            seen.retain(|_, expires| *expires > now);
+        let Ok(mut state) = self.state.lock() else { return false };
+        let seen = &mut *state;
+        if seen.expires.len() >= self.capacity && seen.last_sweep < now {
+            seen.expires.retain(|_, expires| *expires > now);
+            seen.last_sweep = now;
         }
         let key = format!("{}:{}", proof.jkt, proof.jti);
-        if seen.get(&key).is_some_and(|expires| *expires > now) {
+        if seen.expires.get(&key).is_some_and(|expires| *expires > now) {
             return false;
         }
-        if seen.len() >= self.capacity {
+        if seen.expires.len() >= self.capacity {
             return false;
         }
         // Remembered until no proof with this `iat` could pass the clock check any more.
-        seen.insert(key, proof.iat.max(now) + WINDOW_SECS + 1);
+        seen.expires.insert(key, proof.iat.max(now) + WINDOW_SECS + 1);
         true
     }
 
     pub fn len(&self) -> usize {
-        self.seen.lock().map_or(0, |seen| seen.len())
+        self.state.lock().map_or(0, |state| state.expires.len())
     }
 
     pub fn is_empty(&self) -> bool {

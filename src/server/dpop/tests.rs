@@ -351,6 +351,19 @@ fn a_full_store_refuses_rather_than_forgets_and_frees_up_as_the_window_moves() {
     assert_eq!(replays.len(), 1);
 }
 
+#[test]
+fn a_full_store_forgets_what_expired_when_the_next_proof_comes() {
+    let replays = Replays::new(2);
+    let at = |jti: &str, iat: i64| Proof { jkt: "k".into(), jti: jti.into(), iat };
+    assert!(replays.first_use(&at("a", NOW), NOW));
+    assert!(replays.first_use(&at("b", NOW + 5), NOW + 5));
+    // Full; "a" expires at NOW + 61, "b" at NOW + 66.
+    assert!(!replays.first_use(&at("c", NOW + 60), NOW + 60), "swept, but nothing had expired");
+    assert!(replays.first_use(&at("c", NOW + 61), NOW + 61), "a second later: \"a\" is gone");
+    assert!(!replays.first_use(&at("d", NOW + 66), NOW + 61), "full again of live entries");
+    assert_eq!(replays.len(), 2);
+}
+
 fn any_signer() -> impl Strategy<Value = Signer> {
     (any::<bool>(), 1u8..=200).prop_map(|(ed, seed)| if ed { Signer::ed(seed) } else { Signer::p256(seed) })
 }
