@@ -339,6 +339,40 @@ pub struct OutboxQuery {
     pub to: Option<String>,
 }
 
+/// An RFC 7662 introspection answer: `active` and, only when active, what the token says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Always `access_token` when active: only access tokens are introspected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+}
+
+/// RFC 8414 metadata: what a resource server needs to verify or ask about a token, and
+/// nothing Tokenflow does not do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub dpop_signing_alg_values_supported: Vec<String>,
+}
+
 /// The contract's `error` codes: one enum for the server's JSON errors, the server functions
 /// and the browser, so a typo in a code does not compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,6 +390,8 @@ pub enum ErrorCode {
     InvalidToken,
     /// 401: the refresh token is unknown, spent, expired or revoked.
     InvalidGrant,
+    /// 401: an introspection client's credentials are missing or wrong.
+    InvalidClient,
     /// 403: authenticated, but the role does not allow it.
     InsufficientRole,
     /// 403: a server function called from another site.
@@ -407,6 +443,7 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::InvalidClient => "invalid_client",
             ErrorCode::InsufficientRole => "insufficient_role",
             ErrorCode::CrossSite => "cross_site",
             ErrorCode::NotFound => "not_found",

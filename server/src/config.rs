@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use tokenflow::AuthSettings;
 use tokenflow::mail::{MailSettings, MailTransport};
 use tokenflow::seal::SealKey;
+use tokenflow::settings::IntrospectionClient;
 use zeroize::Zeroizing;
 
 /// How long and how many connections may be held (slow clients cannot pin the server).
@@ -163,6 +164,11 @@ pub struct Settings {
     /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Comma-separated `id:secret` pairs of the resource servers allowed to introspect tokens
+    /// (HTTP Basic at `POST /api/oauth/introspect`); secrets of 16 characters or more.
+    #[arg(long, env = "AUTH_INTROSPECTION_CLIENTS", value_delimiter = ',', hide_env_values = true,
+          value_parser = IntrospectionClient::parse)]
+    pub introspection_clients: Vec<IntrospectionClient>,
     /// A PKCS#8 PEM Ed25519 private key to sign with instead of the database's keys.
     #[arg(long, env = "AUTH_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
@@ -238,6 +244,7 @@ impl Config {
             password_changes_per_hour: s.password_changes_per_hour,
             token_cache_capacity: usize::try_from(s.cache_capacity).unwrap_or(usize::MAX),
             admin_emails: s.admin_emails,
+            introspection_clients: s.introspection_clients,
             login_max_failures: s.login_max_failures,
             login_window_secs: s.login_window_secs,
             rate_limit_per_min: s.rate_limit_per_min,
@@ -381,10 +388,28 @@ mod tests {
             ("AUTH_REFRESH_GRACE_SECS", "3600"),
             ("AUTH_MAX_SESSIONS_PER_USER", "0"),
             ("AUTH_ADMIN_EMAILS", "root"),
+            ("AUTH_INTROSPECTION_CLIENTS", "rs-no-secret"),
+            ("AUTH_INTROSPECTION_CLIENTS", "rs:too-short"),
+            ("AUTH_INTROSPECTION_CLIENTS", ":0123456789abcdef"),
+            ("AUTH_INTROSPECTION_CLIENTS", "r s:0123456789abcdef"),
+            ("AUTH_INTROSPECTION_CLIENTS", "rs:0123456789abcdef,rs:fedcba9876543210"),
             ("LOG_FORMAT", "xml"),
         ] {
             assert!(config(&[bad]).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn introspection_clients_are_id_secret_pairs_whose_secrets_are_not_kept() {
+        let c =
+            config(&[("AUTH_INTROSPECTION_CLIENTS", "rs-one:0123456789abcdef, rs.two:a:secret:with:colons")]).unwrap();
+        let clients = &c.auth.introspection_clients;
+        assert_eq!(clients.len(), 2);
+        assert!(clients[0].matches("rs-one", "0123456789abcdef"));
+        assert!(!clients[0].matches("rs-one", "0123456789abcdeF"));
+        assert!(!clients[0].matches("rs.two", "0123456789abcdef"));
+        assert!(clients[1].matches("rs.two", "a:secret:with:colons"));
+        assert!(!format!("{clients:?}").contains("0123456789abcdef"), "the secret is not printed");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    #[error("request body must be application/x-www-form-urlencoded")]
+    NotAForm,
 }
 
 impl ApiError {
@@ -35,7 +37,9 @@ impl ApiError {
             ApiError::Auth(e) => e.to_response(),
             ApiError::Malformed => own(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest),
             ApiError::PayloadTooLarge => own(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
-            ApiError::UnsupportedMediaType => own(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
+            ApiError::UnsupportedMediaType | ApiError::NotAForm => {
+                own(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
+            }
         }
     }
 }

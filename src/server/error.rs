@@ -54,6 +54,11 @@ pub enum AuthError {
     InvalidGrant,
     #[error("more than one Authorization header")]
     AmbiguousCredentials,
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// An OAuth form (RFC 7662, RFC 7009) that cannot be read.
+    #[error("{0}")]
+    InvalidForm(&'static str),
     #[error("the password or the session changed meanwhile; nothing was changed")]
     Conflict,
     #[error("this needs role {}", .0.as_str())]
@@ -96,7 +101,10 @@ impl AuthError {
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::MissingToken | AuthError::InvalidToken(_) => ErrorCode::InvalidToken,
             AuthError::InvalidGrant => ErrorCode::InvalidGrant,
-            AuthError::AmbiguousCredentials | AuthError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            AuthError::AmbiguousCredentials | AuthError::InvalidRequest(_) | AuthError::InvalidForm(_) => {
+                ErrorCode::InvalidRequest
+            }
+            AuthError::InvalidClient => ErrorCode::InvalidClient,
             AuthError::Conflict => ErrorCode::Conflict,
             AuthError::InsufficientRole(_) => ErrorCode::InsufficientRole,
             AuthError::EmailTaken => ErrorCode::EmailTaken,

@@ -23,6 +23,8 @@ pub struct AuthSettings {
     /// Normalised (trimmed, lowercased) emails that become `admin` once the mailbox is proven
     /// (email verification, a later feature); until then `tokenflow users promote` does it.
     pub admin_emails: Vec<String>,
+    /// Resource servers allowed to introspect tokens (`AUTH_INTROSPECTION_CLIENTS`).
+    pub introspection_clients: Vec<IntrospectionClient>,
     /// Failed logins per email within the window before every login is refused; 0 disables.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
@@ -69,6 +71,7 @@ impl Default for AuthSettings {
             max_sessions_per_user: 50,
             password_changes_per_hour: 10,
             admin_emails: Vec::new(),
+            introspection_clients: Vec::new(),
             login_max_failures: 5,
             login_window_secs: 900,
             rate_limit_per_min: 60,
@@ -152,6 +155,60 @@ impl AuthSettings {
         if let Some(bad) = self.admin_emails.iter().find(|e| crate::password::normalize_email(e).is_err()) {
             return Err(format!("AUTH_ADMIN_EMAILS holds an invalid address: {bad:?}").into());
         }
+        let clients = &self.introspection_clients;
+        if let Some((i, c)) = clients.iter().enumerate().find(|(i, c)| clients[..*i].iter().any(|o| o.id == c.id)) {
+            return Err(format!("AUTH_INTROSPECTION_CLIENTS names client {:?} twice (entry {})", c.id, i + 1).into());
+        }
         Ok(())
     }
+}
+
+/// A resource server allowed to call the introspection endpoint: its id and the SHA-256 of
+/// its secret. The secret itself is not kept, and `Debug` shows the id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntrospectionClient {
+    pub id: String,
+    secret_hash: [u8; 32],
+}
+
+/// The shortest secret accepted: guessing it must be hopeless (16 characters of base64 are
+/// 96 bits).
+pub const MIN_CLIENT_SECRET_LEN: usize = 16;
+
+impl IntrospectionClient {
+    /// One `id:secret` pair of `AUTH_INTROSPECTION_CLIENTS`.
+    ///
+    /// # Errors
+    /// No colon, an id that is empty, long or not `[A-Za-z0-9._-]`, or a short secret.
+    pub fn parse(pair: &str) -> Result<IntrospectionClient, String> {
+        let (id, secret) = pair.trim().split_once(':').ok_or("an introspection client is id:secret")?;
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !id_ok {
+            return Err("an introspection client id is 1 to 64 of A-Z a-z 0-9 . _ -".into());
+        }
+        if secret.chars().count() < MIN_CLIENT_SECRET_LEN {
+            return Err(format!("the secret of introspection client {id:?} is shorter than {MIN_CLIENT_SECRET_LEN}"));
+        }
+        Ok(IntrospectionClient { id: id.to_string(), secret_hash: sha256(secret) })
+    }
+
+    /// Whether `id` and `secret` are this client's; the secret is compared in constant time.
+    pub fn matches(&self, id: &str, secret: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let secret_ok: bool = self.secret_hash.ct_eq(&sha256(secret)).into();
+        secret_ok && self.id == id
+    }
+}
+
+impl std::fmt::Debug for IntrospectionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionClient").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).into()
 }

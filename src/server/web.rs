@@ -79,8 +79,9 @@ impl AuthError {
             AuthError::InvalidCredentials
             | AuthError::MissingToken
             | AuthError::InvalidToken(_)
-            | AuthError::InvalidGrant => 401,
-            AuthError::AmbiguousCredentials | AuthError::InvalidLink => 400,
+            | AuthError::InvalidGrant
+            | AuthError::InvalidClient => 401,
+            AuthError::AmbiguousCredentials | AuthError::InvalidLink | AuthError::InvalidForm(_) => 400,
             AuthError::InsufficientRole(_) | AuthError::AccountDisabled => 403,
             AuthError::NotFound => 404,
             AuthError::EmailTaken | AuthError::Conflict | AuthError::LastAdmin => 409,
@@ -97,6 +98,8 @@ impl AuthError {
             AuthError::MissingToken => Some("Bearer"),
             AuthError::InvalidToken(_) => Some(r#"Bearer error="invalid_token""#),
             AuthError::InsufficientRole(_) => Some(r#"Bearer error="insufficient_scope""#),
+            // RFC 6749 §5.2: a client that authenticated with HTTP Basic gets Basic back.
+            AuthError::InvalidClient => Some(r#"Basic realm="tokenflow", charset="UTF-8""#),
             _ => None,
         }
     }

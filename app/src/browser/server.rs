@@ -75,8 +75,8 @@ impl Outgoing {
 
     /// # Errors
     /// Never: there is no such request.
-    pub fn send(self) -> impl Future<Output = Result<Incoming, String>> + Send {
-        async move { match self {} }
+    pub async fn send(self) -> Result<Incoming, String> {
+        match self {}
     }
 }
 
@@ -102,14 +102,14 @@ impl Incoming {
 
     /// # Errors
     /// Never: there is no such response.
-    pub fn text(self) -> impl Future<Output = Result<String, String>> + Send {
-        async move { match self {} }
+    pub async fn text(self) -> Result<String, String> {
+        match self {}
     }
 
     /// # Errors
     /// Never: there is no such response.
-    pub fn bytes(self) -> impl Future<Output = Result<Vec<u8>, String>> + Send {
-        async move { match self {} }
+    pub async fn bytes(self) -> Result<Vec<u8>, String> {
+        match self {}
     }
 }
 

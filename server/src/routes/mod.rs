@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod jwks;
 pub mod me;
+pub mod oauth;
 pub mod outbox;
 pub mod sessions;
 
@@ -23,7 +24,8 @@ pub fn api(state: &AppState) -> Router<AppState> {
         .merge(auth::router(state))
         .merge(me::router(state))
         .merge(sessions::router(state))
-        .merge(admin::router(state));
+        .merge(admin::router(state))
+        .merge(oauth::router(state));
     let router = if state.outbox_served { router.merge(outbox::router()) } else { router };
     // `{*rest}` matches no empty path, so `/api/` needs its own route.
     router.route("/api", any(not_found)).route("/api/", any(not_found)).route("/api/{*rest}", any(not_found))

@@ -15,6 +15,7 @@ mod indexes;
 mod instances;
 mod limits;
 mod metrics;
+mod oauth;
 mod races;
 mod resource_server;
 mod rotation;

@@ -388,6 +388,32 @@ impl AuthService {
         }
     }
 
+    /// RFC 7009: end the session of `token`, an access token this server would accept now or
+    /// a refresh token of its own (spent or not). Anything else changes nothing: the answer is
+    /// the same either way, so a caller learns nothing about tokens it does not hold.
+    ///
+    /// # Errors
+    /// Database unavailability.
+    pub async fn revoke_token(&self, token: &str, meta: &RequestMeta) -> Result<(), AuthError> {
+        let (sid, user_id) = match self.authenticate(Some(token)).await {
+            Ok(who) => (who.claims.sid.clone(), who.user.id.clone()),
+            Err(AuthError::InvalidToken(_) | AuthError::MissingToken) => {
+                let pool = &self.inner.db.pool;
+                let Some(sid) = sessions::session_of_refresh(pool, &hash_refresh(token)).await? else { return Ok(()) };
+                let Some(user_id) = sessions::user_of(pool, &sid).await? else { return Ok(()) };
+                (sid, user_id)
+            }
+            Err(e) => return Err(e),
+        };
+        let event = event(EventType::SessionRevoked, &user_id, meta)
+            .in_session(&sid)
+            .detail("revoked with one of its tokens at the revocation endpoint".into());
+        if self.revoke(&sid, &user_id, &event).await? == Revocation::Revoked {
+            tracing::info!(user_id = %user_id, session_id = %sid, "session revoked through the revocation endpoint");
+        }
+        Ok(())
+    }
+
     /// Revoke every session of the caller but the current one; returns how many.
     ///
     /// # Errors

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::cache::{CachedSession, SessionCache};
 use crate::claims::Claims;
-use crate::dto::{Role, User};
+use crate::dto::{Introspection, Role, User};
 use crate::error::{AuthError, KeyError, StartError, TokenError};
 use crate::ids::UserId;
 use crate::ids::{Kid, SessionId};
@@ -284,6 +284,42 @@ impl AuthService {
             Err(TokenError::UnknownKeyId) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// RFC 7662: what an introspecting resource server is told of `token`. Active exactly
+    /// when the token would be accepted here right now (its session live).
+    ///
+    /// # Errors
+    /// Database unavailability (a session that cannot be read is neither active nor not).
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, AuthError> {
+        match self.authenticate(Some(token)).await {
+            Ok(who) => {
+                let claims = &who.claims;
+                Ok(Introspection {
+                    active: true,
+                    sub: Some(claims.sub.as_str().to_string()),
+                    sid: Some(claims.sid.as_str().to_string()),
+                    exp: Some(claims.exp),
+                    iat: Some(claims.iat),
+                    iss: Some(claims.iss.clone()),
+                    aud: Some(claims.aud.clone()),
+                    token_type: Some("access_token".into()),
+                })
+            }
+            Err(AuthError::InvalidToken(_) | AuthError::MissingToken) => Ok(Introspection::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `AUTH_ISSUER`: the `iss` of every token, and the base of this server's public URLs.
+    pub fn issuer(&self) -> &str {
+        &self.inner.settings.issuer
+    }
+
+    /// Whether `id` and `secret` are those of an introspection client
+    /// (`AUTH_INTROSPECTION_CLIENTS`).
+    pub fn introspection_client(&self, id: &str, secret: &str) -> bool {
+        self.inner.settings.introspection_clients.iter().any(|client| client.matches(id, secret))
     }
 
     /// 403 unless the token's role is `role` (or admin, which may do everything).

@@ -320,6 +320,19 @@ pub async fn find_spent_refresh<'e>(
     .transpose()
 }
 
+/// The session of a refresh token, spent or not (RFC 7009 revocation); `None` for a token
+/// that was never issued or whose row was purged.
+pub async fn session_of_refresh<'e>(
+    db: impl AnyExecutor<'e>,
+    token_hash: &str,
+) -> Result<Option<SessionId>, sqlx::Error> {
+    let row = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| r.try_get::<String, _>("session_id").map(SessionId::from_trusted)).transpose()
+}
+
 /// The user id of a session, if any.
 pub async fn user_of<'e>(db: impl AnyExecutor<'e>, session_id: &SessionId) -> Result<Option<UserId>, sqlx::Error> {
     let row =
