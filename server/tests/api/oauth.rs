@@ -180,6 +180,29 @@ async fn revocation_ends_the_session_of_either_token(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_parallel_burst_of_revocations_revokes_once_and_records_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(config(&db)).await;
+    let tokens = app.signed_up("ada@example.com").await;
+    // The same session through both of its tokens, sixteen times at once.
+    let burst = (0..16).map(|i| {
+        let token = if i % 2 == 0 { tokens.access.clone() } else { tokens.refresh.clone() };
+        let app = &app;
+        async move { revoke(app, &[("token", token.as_str())]).await.status() }
+    });
+    for status in futures::future::join_all(burst).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(app.get_with("/api/me", &tokens.access).await.status(), StatusCode::UNAUTHORIZED);
+    let events = count(
+        &db.pool().await,
+        "SELECT COUNT(*) FROM audit_events WHERE type = 'session_revoked' AND detail LIKE '%revocation endpoint%'",
+    )
+    .await;
+    assert_eq!(events, 1, "one revocation, recorded once");
+    app.stop().await;
+}
+
 async fn a_revocation_at_one_instance_is_seen_by_the_introspection_of_another(backend: Backend) {
     let db = TestDb::new(backend).await;
     let one = TestApp::start(config(&db)).await;
@@ -201,5 +224,6 @@ both_backends!(
     introspection_is_for_its_clients_only,
     oauth_forms_are_forms_with_a_token,
     revocation_ends_the_session_of_either_token,
+    a_parallel_burst_of_revocations_revokes_once_and_records_once,
     a_revocation_at_one_instance_is_seen_by_the_introspection_of_another,
 );
