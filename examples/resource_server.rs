@@ -15,10 +15,18 @@
 //! rotation at Tokenflow reaches this server. What it cannot see is revocation: a logged-out
 //! session's access token stays valid here until it expires, which is why access tokens are
 //! short-lived.
+//!
+//! With `--introspect` it also asks Tokenflow (RFC 7662) whether a token that verified still
+//! holds, as `INTROSPECTION_CLIENT` (`id:secret`, one of Tokenflow's
+//! `AUTH_INTROSPECTION_CLIENTS`) at `INTROSPECT_URL` (default
+//! `$TOKENFLOW_URL/api/oauth/introspect`), and keeps each answer `INTROSPECT_CACHE_SECS`
+//! (default 5): a logout then reaches it within that many seconds, at the price of one call
+//! to Tokenflow per token and period. If Tokenflow cannot answer, it refuses (503).
 
 // A small program: it says where it listens and why it stopped on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -92,6 +100,53 @@ impl RemoteKeys {
 struct App {
     keys: Arc<RemoteKeys>,
     policy: Arc<Policy>,
+    introspection: Option<Arc<Introspection>>,
+}
+
+/// RFC 7662 answers, per token, for a few seconds; bounded: when full, expired answers are
+/// dropped, and if none has expired, all are (each is one call to ask again).
+struct Introspection {
+    url: String,
+    client: (String, String),
+    http: reqwest::Client,
+    keep: Duration,
+    answers: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+const INTROSPECTION_CACHE_MAX: usize = 10_000;
+
+impl Introspection {
+    /// Whether Tokenflow says `token` is active, from the cache if the answer is fresh.
+    async fn active(&self, token: &str) -> Result<bool, BoxError> {
+        if let Ok(answers) = self.answers.lock()
+            && let Some((active, at)) = answers.get(token)
+            && at.elapsed() < self.keep
+        {
+            return Ok(*active);
+        }
+        let answer: serde_json::Value = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.client.0, Some(&self.client.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("introspecting at {}: {e}", self.url))?
+            .json()
+            .await?;
+        let active = answer["active"] == true;
+        if let Ok(mut answers) = self.answers.lock() {
+            if answers.len() >= INTROSPECTION_CACHE_MAX {
+                answers.retain(|_, (_, at)| at.elapsed() < self.keep);
+                if answers.len() >= INTROSPECTION_CACHE_MAX {
+                    answers.clear();
+                }
+            }
+            answers.insert(token.to_string(), (active, Instant::now()));
+        }
+        Ok(active)
+    }
 }
 
 impl App {
@@ -116,15 +171,30 @@ async fn protected(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some(token) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(tokenflow::bearer_token) else {
         return refuse("Bearer", "missing bearer token".into());
     };
-    match app.verify(token).await {
-        Ok(claims) => Json(json!({
-            "message": format!("Hello {}, your Tokenflow token checks out here too.", claims.email),
-            "verified_by": "JWKS only: no secret, no database",
-            "claims": claims,
-        }))
-        .into_response(),
-        Err(reason) => refuse(r#"Bearer error="invalid_token""#, reason.to_string()),
-    }
+    let claims = match app.verify(token).await {
+        Ok(claims) => claims,
+        Err(reason) => return refuse(r#"Bearer error="invalid_token""#, reason.to_string()),
+    };
+    let verified_by = match &app.introspection {
+        None => "JWKS only: no secret, no database".to_string(),
+        Some(introspection) => match introspection.active(token).await {
+            Ok(true) => {
+                format!("JWKS, and introspection at Tokenflow (answers kept {} s)", introspection.keep.as_secs())
+            }
+            Ok(false) => return refuse(r#"Bearer error="invalid_token""#, "token revoked (introspection)".into()),
+            Err(e) => {
+                eprintln!("resource_server: {e}");
+                let body = Json(json!({"error": "unavailable", "message": "cannot ask Tokenflow about the token"}));
+                return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+            }
+        },
+    };
+    Json(json!({
+        "message": format!("Hello {}, your Tokenflow token checks out here too.", claims.email),
+        "verified_by": verified_by,
+        "claims": claims,
+    }))
+    .into_response()
 }
 
 fn env(name: &str, default: &str) -> String {
@@ -137,6 +207,7 @@ async fn main() -> Result<(), BoxError> {
     let url = env("JWKS_URL", &format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
     let listen: SocketAddr = env("LISTEN", "127.0.0.1:4000").parse().map_err(|e| format!("LISTEN: {e}"))?;
     let leeway_secs = env("LEEWAY_SECS", "30").parse().map_err(|e| format!("LEEWAY_SECS: {e}"))?;
+    let introspect_url = env("INTROSPECT_URL", &format!("{}/api/oauth/introspect", issuer.trim_end_matches('/')));
     let policy = Policy { issuer, audience: env("AUDIENCE", "tokenflow"), leeway_secs };
 
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
@@ -158,7 +229,21 @@ async fn main() -> Result<(), BoxError> {
         }
     });
 
-    let app = App { keys, policy: Arc::new(policy) };
+    let introspection = if std::env::args().any(|a| a == "--introspect") {
+        let client = env("INTROSPECTION_CLIENT", "");
+        let (id, secret) = client.split_once(':').ok_or("--introspect needs INTROSPECTION_CLIENT=id:secret")?;
+        let keep = env("INTROSPECT_CACHE_SECS", "5").parse().map_err(|e| format!("INTROSPECT_CACHE_SECS: {e}"))?;
+        Some(Arc::new(Introspection {
+            url: introspect_url,
+            client: (id.to_string(), secret.to_string()),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+            keep: Duration::from_secs(keep),
+            answers: Mutex::new(HashMap::new()),
+        }))
+    } else {
+        None
+    };
+    let app = App { keys, policy: Arc::new(policy), introspection };
     let router = Router::new()
         .route("/protected", get(protected))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

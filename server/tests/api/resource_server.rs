@@ -78,3 +78,70 @@ async fn a_third_party_verifies_tokens_with_only_the_jwks() {
     assert_eq!(protected(Some(&tokens.access)).await.0, StatusCode::OK, "the old key still verifies its tokens");
     app.stop().await;
 }
+
+/// The example started beside `app`, with `args` and `vars`; its base URL. Killed on drop.
+async fn start_example(app: &TestApp, args: &[&str], vars: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(example_binary())
+        .args(args)
+        .env("TOKENFLOW_URL", "http://tokenflow.test")
+        .env("JWKS_URL", app.url("/.well-known/jwks.json"))
+        .env("INTROSPECT_URL", app.url("/api/oauth/introspect"))
+        .env("LISTEN", format!("127.0.0.1:{port}"))
+        .envs(vars.iter().copied())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually(10, "the resource server starts", async || client.get(format!("{base}/healthz")).send().await.is_ok())
+        .await;
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_logout_the_introspecting_resource_server_refuses_and_the_jwks_only_one_does_not() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app =
+        TestApp::start(test_config(&db.url, &[("AUTH_INTROSPECTION_CLIENTS", "example:an example secret 123")])).await;
+    let (_jwks_only, jwks_only) = start_example(&app, &[], &[]).await;
+    let (_introspecting, introspecting) = start_example(
+        &app,
+        &["--introspect"],
+        &[("INTROSPECTION_CLIENT", "example:an example secret 123"), ("INTROSPECT_CACHE_SECS", "1")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let protected = async |base: &str, token: &str| {
+        let response = client.get(format!("{base}/protected")).bearer_auth(token).send().await.unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    let tokens = app.signed_up("third@example.com").await;
+    for base in [&jwks_only, &introspecting] {
+        let (status, body) = protected(base, &tokens.access).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(
+        protected(&introspecting, &tokens.access).await.1["verified_by"].as_str().unwrap().contains("introspection")
+    );
+
+    assert_eq!(app.logout(&tokens.access).await.status(), StatusCode::NO_CONTENT);
+    let logged_out = std::time::Instant::now();
+    eventually(3, "the introspecting resource server refuses the revoked token", async || {
+        protected(&introspecting, &tokens.access).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    let (_, body) = protected(&introspecting, &tokens.access).await;
+    assert_eq!(body["message"], "token revoked (introspection)");
+    assert!(logged_out.elapsed() < std::time::Duration::from_millis(2500), "within the 1 s cache and a poll");
+    // The JWKS alone cannot know: the token verifies until it expires.
+    assert_eq!(protected(&jwks_only, &tokens.access).await.0, StatusCode::OK);
+
+    // Tokenflow unreachable (wrong client secret, here): refused, not waved through.
+    let (_misconfigured, misconfigured) =
+        start_example(&app, &["--introspect"], &[("INTROSPECTION_CLIENT", "example:not the secret at all")]).await;
+    let fresh = Tokens::from(app.login("third@example.com", PASSWORD).await.json::<Value>().await.unwrap());
+    assert_eq!(protected(&misconfigured, &fresh.access).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    app.stop().await;
+}
