@@ -32,6 +32,11 @@ pub fn refresh_reuse() {
     metrics::counter!("tokenflow_refresh_reuse_total").increment(1);
 }
 
+/// An introspection request: `active`, `inactive`, or `invalid_client` (refused credentials).
+pub fn introspection(outcome: &'static str) {
+    metrics::counter!("tokenflow_introspections_total", "outcome" => outcome).increment(1);
+}
+
 /// Sessions revoked by this instance.
 pub fn revocations(sessions: usize) {
     metrics::counter!("tokenflow_revocations_total").increment(sessions as u64);

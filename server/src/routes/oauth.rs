@@ -81,9 +81,11 @@ pub async fn introspect(
     let is_client = |(id, secret): &(String, String)| state.auth.introspection_client(id, secret);
     let (raw, decoded) = basic_credentials(&headers).ok_or(AuthError::InvalidClient)?;
     if !is_client(&raw) && !decoded.as_ref().is_some_and(is_client) {
+        tokenflow::meter::introspection("invalid_client");
         return Err(AuthError::InvalidClient.into());
     }
     let answer = state.auth.introspect(&token(form)?).await?;
+    tokenflow::meter::introspection(if answer.active { "active" } else { "inactive" });
     let mut response = Json(answer).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

@@ -14,7 +14,8 @@ fn value(text: &str, series: &str) -> Option<f64> {
 async fn metrics_count_requests_logins_refreshes_token_checks_and_read_levels() {
     let handle = server::metrics::install().expect("the recorder installs");
     let db = TestDb::new(Backend::Sqlite).await;
-    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let app =
+        TestApp::start(test_config(&db.url, &[("AUTH_INTROSPECTION_CLIENTS", "metrics:introspection secret 1")])).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
     tokio::spawn(server::metrics::serve(listener, app.auth.clone(), handle));
@@ -32,7 +33,14 @@ async fn metrics_count_requests_logins_refreshes_token_checks_and_read_levels() 
     assert_eq!(login.status(), StatusCode::OK);
     let fresh = Tokens::from(login.json::<serde_json::Value>().await.unwrap());
     assert_eq!(app.refresh(&fresh.refresh).await.status(), StatusCode::OK);
+    let introspect = async |secret: &str| {
+        let request = app.client.post(app.url("/api/oauth/introspect")).basic_auth("metrics", Some(secret));
+        request.form(&[("token", tokens.access.as_str())]).send().await.unwrap().status()
+    };
+    assert_eq!(introspect("introspection secret 1").await, StatusCode::OK);
+    assert_eq!(introspect("wrong").await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.logout(&tokens.access).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(introspect("introspection secret 1").await, StatusCode::OK);
     let _ = app.post_json("/api/auth/refresh", &json!({"refresh_token": "made up"})).await;
 
     let after = scrape().await;
@@ -51,6 +59,9 @@ async fn metrics_count_requests_logins_refreshes_token_checks_and_read_levels() 
     grew(r#"tokenflow_token_checks_total{path="verify"}"#, 1.0);
     grew(r#"tokenflow_token_checks_total{path="refused"}"#, 1.0);
     grew("tokenflow_revocations_total", 1.0);
+    grew(r#"tokenflow_introspections_total{outcome="active"}"#, 1.0);
+    grew(r#"tokenflow_introspections_total{outcome="inactive"}"#, 1.0);
+    grew(r#"tokenflow_introspections_total{outcome="invalid_client"}"#, 1.0);
     grew("tokenflow_password_hash_seconds_count", 3.0);
     for level in [
         "tokenflow_password_hash_queue",
