@@ -152,3 +152,21 @@ test("every tamper-lab forgery is refused with its reason", async ({ page }) => 
   await page.locator("#tamper-lab").screenshot({ path: screenshotPath("tamper-lab") });
   expect(problems).toEqual([]);
 });
+
+test("after a logout the JWKS-only verifier still accepts the token and Tokenflow refuses it", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  await signUpInBrowser(page, uniqueEmail("verifiers"));
+  await page.goto("/flow");
+  await hydrated(page);
+  const token: string = (await storedSession(page)).access_token;
+  await page.getByRole("button", { name: "Log out and compare" }).click();
+  await expect(page.getByTestId("jwks-only-verdict")).toContainText(/accepted: the signature verifies with the JWKS, and it expires in \d+ s/);
+  await expect(page.getByTestId("tokenflow-verdict")).toContainText("refused: 401 invalid_token: session revoked");
+  await expect(page.getByTestId("tokenflow-verdict")).toContainText(/\(\d+ ms after the logout\)/);
+  expect(await storedSession(page)).toBeNull();
+  // The server agrees with its own panel: the token is refused through the REST API too.
+  const me = await request.get("/api/me", { headers: { Authorization: `Bearer ${token}` } });
+  expect(me.status()).toBe(401);
+  await page.locator("#verifiers").screenshot({ path: screenshotPath("verifiers") });
+  expect(problems).toEqual([]);
+});

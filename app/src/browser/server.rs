@@ -23,6 +23,10 @@ pub fn now() -> i64 {
     0
 }
 
+pub fn now_ms() -> u64 {
+    0
+}
+
 pub fn clock() -> String {
     String::new()
 }

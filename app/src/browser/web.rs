@@ -42,6 +42,12 @@ pub fn now() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
 
+/// Milliseconds since the Unix epoch by this browser's clock, as an integer (formatting a
+/// float would cost the bundle its float formatting code).
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
 /// Local time of day, `HH:MM:SS`.
 pub fn clock() -> String {
     let d = js_sys::Date::new_0();

@@ -1,6 +1,6 @@
 //! Everything that exists to *show* the token flow: the `/flow` page, its timeline, the token
-//! inspector, the tamper lab and its forgeries, and the record they show, filled in from the
-//! app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
+//! inspector, the tamper lab and its forgeries, the two verifiers after a logout, and the
+//! record they show, filled in from the app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
 //! Its code is a chunk of its own, loaded with the page; what happened before is replayed from
 //! the events the app keeps.
 
@@ -10,6 +10,7 @@ mod page;
 mod record;
 mod tamper;
 mod timeline;
+mod verifiers;
 
 pub use page::Flow;
 

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use tokenflow::jwk::Jwks;
 
 use super::record::{Outcome, Step, add_fact, flow, record, record_outcome};
-use super::{JwksResource, inspector, tamper, timeline};
+use super::{JwksResource, inspector, tamper, timeline, verifiers};
 use crate::browser;
 use crate::error::ApiFailure;
 use crate::pages::{AuthForm, Purpose};
@@ -33,6 +33,7 @@ pub fn Flow() -> impl IntoView {
         <AuthnVsAuthz />
         <inspector::Inspector jwks />
         <tamper::TamperLab jwks />
+        <verifiers::Verifiers jwks />
     }
 }
 
