@@ -361,7 +361,8 @@ pub struct Introspection {
 }
 
 /// RFC 8414 metadata: what a resource server needs to verify or ask about a token, and
-/// nothing Tokenflow does not do.
+/// nothing Tokenflow does not do (`dpop_signing_alg_values_supported` comes with DPoP on
+/// protected calls).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerMetadata {
     pub issuer: String,
@@ -370,7 +371,6 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// The contract's `error` codes: one enum for the server's JSON errors, the server functions

@@ -43,7 +43,6 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         introspection_endpoint_auth_methods_supported: basic(),
         revocation_endpoint: format!("{issuer}{REVOKE}"),
         revocation_endpoint_auth_methods_supported: vec!["none".to_string()],
-        dpop_signing_alg_values_supported: vec!["ES256".to_string(), "EdDSA".to_string()],
         issuer,
     };
     let mut response = Json(body).into_response();

@@ -43,8 +43,14 @@ async fn metadata_names_only_what_the_server_does(backend: Backend) {
     assert_eq!(body["introspection_endpoint"], "http://tokenflow.test/api/oauth/introspect");
     assert_eq!(body["revocation_endpoint"], "http://tokenflow.test/api/oauth/revoke");
     assert_eq!(body["introspection_endpoint_auth_methods_supported"], json!(["client_secret_basic"]));
-    assert_eq!(body["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
-    for absent in ["authorization_endpoint", "token_endpoint", "response_types_supported", "grant_types_supported"] {
+    // Not yet: the server does not take DPoP proofs on its own endpoints.
+    for absent in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "response_types_supported",
+        "grant_types_supported",
+        "dpop_signing_alg_values_supported",
+    ] {
         assert!(body.get(absent).is_none(), "{absent} is not something Tokenflow does");
     }
     // The JWKS it names is the one tokens verify with.
