@@ -57,6 +57,14 @@ async fn metadata_names_only_what_the_server_does(backend: Backend) {
     let jwks: Value = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
     app.stop().await;
+
+    // The issuer is the tokens' `iss` exactly, trailing slash and all; the URLs stay clean.
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_ISSUER", "http://tokenflow.test/")])).await;
+    let body: Value =
+        app.client.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["issuer"], "http://tokenflow.test/");
+    assert_eq!(body["jwks_uri"], "http://tokenflow.test/.well-known/jwks.json");
+    app.stop().await;
 }
 
 async fn introspection_tells_a_live_token_from_a_logged_out_one(backend: Backend) {
