@@ -27,19 +27,8 @@ fn example_binary() -> PathBuf {
 async fn a_third_party_verifies_tokens_with_only_the_jwks() {
     let db = TestDb::new(Backend::Sqlite).await;
     let app = TestApp::start(test_config(&db.url, &[])).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _resource = tokio::process::Command::new(example_binary())
-        .env("TOKENFLOW_URL", "http://tokenflow.test")
-        .env("JWKS_URL", app.url("/.well-known/jwks.json"))
-        .env("LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (_resource, base) = start_example(&app, &[], &[]).await;
     let client = reqwest::Client::new();
-    eventually(10, "the resource server starts", async || client.get(format!("{base}/healthz")).send().await.is_ok())
-        .await;
     let protected = async |token: Option<&str>| {
         let mut request = client.get(format!("{base}/protected"));
         if let Some(token) = token {
