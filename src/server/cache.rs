@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::dto::User;
 use crate::ids::SessionId;
@@ -39,15 +39,19 @@ impl CachedSession {
 /// does not exist (or its user is gone).
 pub struct SessionCache {
     slots: quick_cache::sync::Cache<SessionId, Option<Arc<CachedSession>>>,
+    /// Bumped by every invalidation (revocation, user change, clear). A read that overlapped
+    /// one may predate it, and an invalidation finds nothing to mark while the read is in
+    /// flight, so such a read is answered but not kept.
+    invalidations: AtomicU64,
 }
 
 impl SessionCache {
     pub fn new(capacity: usize) -> SessionCache {
-        SessionCache { slots: quick_cache::sync::Cache::new(capacity.max(1)) }
+        SessionCache { slots: quick_cache::sync::Cache::new(capacity.max(1)), invalidations: AtomicU64::new(0) }
     }
 
     /// The session, loading it with `load` on first use; concurrent first requests wait for
-    /// one load. A failed load is not remembered.
+    /// one load. A failed load is not remembered, nor one that overlapped an invalidation.
     ///
     /// # Errors
     /// Whatever `load` returns.
@@ -59,11 +63,21 @@ impl SessionCache {
         match self.slots.get_value_or_guard_async(sid).await {
             Ok(cached) => Ok(cached),
             Err(guard) => {
+                let before = self.invalidations.load(Ordering::SeqCst);
                 let loaded = load().await?.map(Arc::new);
                 let _ = guard.insert(loaded.clone());
+                // Inserted first, checked second, while an invalidation bumps first and marks
+                // second: either it finds this copy or this check finds its bump.
+                if self.invalidations.load(Ordering::SeqCst) != before {
+                    self.slots.remove(sid);
+                }
                 Ok(loaded)
             }
         }
+    }
+
+    fn invalidating(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The session if this instance knows it, without waiting: `None` when it must be read
@@ -83,6 +97,7 @@ impl SessionCache {
 
     /// Forget every session: each is read again, revoked or not, on its next use.
     pub fn clear(&self) {
+        self.invalidating();
         self.slots.clear();
     }
 
@@ -93,6 +108,7 @@ impl SessionCache {
         if changed.is_empty() {
             return;
         }
+        self.invalidating();
         let changed: HashMap<&crate::ids::UserId, i64> = changed.iter().map(|(id, at)| (id, *at)).collect();
         let stale = |session: &CachedSession| {
             changed.get(&session.user.id).is_some_and(|at| *at + CLOCK_SKEW_SECS >= session.read_at)
@@ -103,6 +119,7 @@ impl SessionCache {
     /// Mark sessions revoked, if this instance knows them; unknown ones are read (revoked)
     /// from the database when first seen.
     pub fn mark_revoked<'a>(&self, sids: impl IntoIterator<Item = &'a SessionId>) {
+        self.invalidating();
         for sid in sids {
             if let Some(Some(session)) = self.slots.peek(sid) {
                 session.revoked.store(true, Ordering::Release);
@@ -183,6 +200,44 @@ mod tests {
         assert!(cache.get_or_load(&other, || async { Err::<Option<CachedSession>, _>("db down") }).await.is_err());
         cache_with(&other, "bob", 0, &cache).await;
         assert!(cached(&other, &cache).await, "the failure was not remembered");
+    }
+
+    /// The race a parallel burst of revocations found: a read of a live session in flight
+    /// while the session is revoked (and the cache had nothing to mark) must not be kept.
+    #[tokio::test]
+    async fn a_read_that_overlapped_an_invalidation_is_not_kept() {
+        type Invalidate = fn(&SessionCache, &SessionId);
+        let invalidations: [(&str, Invalidate); 3] = [
+            ("revoked", |cache, sid| cache.mark_revoked([sid])),
+            ("user changed", |cache, _| cache.forget_users(&[(UserId::from_trusted("ada"), 0)])),
+            ("cleared", |cache, _| cache.clear()),
+        ];
+        for (what, invalidate) in invalidations {
+            let cache = Arc::new(SessionCache::new(100));
+            let sid = SessionId::from_trusted("s");
+            let (reading, read) = tokio::sync::oneshot::channel::<()>();
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            let reader = tokio::spawn({
+                let (cache, sid) = (Arc::clone(&cache), sid.clone());
+                async move {
+                    cache
+                        .get_or_load(&sid, || async {
+                            reading.send(()).unwrap();
+                            released.await.unwrap();
+                            Ok::<_, ()>(Some(CachedSession::new(user("ada"), false, 1_000)))
+                        })
+                        .await
+                }
+            });
+            read.await.unwrap();
+            invalidate(&cache, &sid);
+            release.send(()).unwrap();
+            let answered = reader.await.unwrap().unwrap().unwrap();
+            assert!(!answered.is_revoked(), "{what}: the overlapping request gets what it read");
+            assert!(cache.peek(&sid).is_none(), "{what}: but the copy is not kept");
+            cache_with(&sid, "ada", 1_000, &cache).await;
+            assert!(cache.peek(&sid).is_some(), "{what}: a read after it is kept");
+        }
     }
 
     #[tokio::test]
