@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::dto::Confirmation;
 use crate::dto::Role;
 use crate::ids::{Email, SessionId, UserId};
 
@@ -27,4 +28,8 @@ pub struct Claims {
     /// The mailbox is proven (a verification or reset link was used).
     pub email_verified: bool,
     pub role: Role,
+    /// The key the token is bound to (RFC 7800 confirmation, RFC 9449 §6.1): present on the
+    /// access tokens of a DPoP-bound session, which are accepted only with a proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }

@@ -355,14 +355,23 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-    /// Always `access_token` when active: only access tokens are introspected.
+    /// How the token must be presented (RFC 6749 §5.1): `Bearer`, or `DPoP` for a bound one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// The key a DPoP-bound token is bound to: the resource server checks the proof itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` of a DPoP-bound token (RFC 7800, RFC 9449 §6): the RFC 7638 thumbprint of the
+/// client's proof key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// RFC 8414 metadata: what a resource server needs to verify or ask about a token, and
-/// nothing Tokenflow does not do (`dpop_signing_alg_values_supported` comes with DPoP on
-/// protected calls).
+/// nothing Tokenflow does not do (no DPoP algorithms when `AUTH_DPOP=off`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerMetadata {
     pub issuer: String,
@@ -371,6 +380,9 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// The proof algorithms accepted (RFC 9449 §5.1); absent when DPoP is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// The contract's `error` codes: one enum for the server's JSON errors, the server functions
@@ -392,6 +404,9 @@ pub enum ErrorCode {
     InvalidGrant,
     /// 401: an introspection client's credentials are missing or wrong.
     InvalidClient,
+    /// 400 (sign-up, login, refresh) or 401 (a protected call): a DPoP proof that is missing
+    /// where it is needed, malformed, for another request, replayed, or by another key.
+    InvalidDpopProof,
     /// 403: authenticated, but the role does not allow it.
     InsufficientRole,
     /// 403: a server function called from another site.
@@ -444,6 +459,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::InsufficientRole => "insufficient_role",
             ErrorCode::CrossSite => "cross_site",
             ErrorCode::NotFound => "not_found",

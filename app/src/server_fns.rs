@@ -25,7 +25,7 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::SignupRequest { email, password, name };
-    let timed = call.auth.signup(req, &call.meta(), admitted).await.map_err(ssr::fail)?;
+    let timed = call.auth.signup(req, &call.credentials()?, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -35,7 +35,7 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::LoginRequest { email, password };
-    let timed = call.auth.login(req, &call.meta(), admitted).await.map_err(ssr::fail)?;
+    let timed = call.auth.login(req, &call.credentials()?, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
 }
@@ -44,7 +44,8 @@ pub async fn login(email: String, password: String) -> Result<TokenResponse, Api
 pub async fn refresh(refresh_token: String) -> Result<TokenResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     call.admit().await?;
-    call.auth.refresh(tokenflow::dto::RefreshRequest { refresh_token }, &call.meta()).await.map_err(ssr::fail)
+    let req = tokenflow::dto::RefreshRequest { refresh_token };
+    call.auth.refresh(req, &call.credentials()?, &call.meta()).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "logout", client = BearerClient)]
@@ -203,10 +204,10 @@ mod ssr {
 
     use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE};
     use http::request::Parts;
-    use http::{HeaderValue, StatusCode};
+    use http::{HeaderName, HeaderValue, StatusCode};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
-    use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Identity, RequestMeta};
+    use tokenflow::{Admitted, AuthError, AuthService, ClientAddr, Credentials, Identity, RequestMeta};
 
     use crate::error::ApiFailure;
 
@@ -236,11 +237,18 @@ mod ssr {
             }
         }
 
-        /// The bearer token's identity; the server-side render has none and gets 401.
+        /// What the call presents: its token (`Bearer` or `DPoP`) and DPoP proof, for its
+        /// method and path, as the REST API reads them.
+        pub fn credentials(&self) -> Result<Credentials<'_>, ApiFailure> {
+            let values = |name: HeaderName| self.parts.headers.get_all(name).iter().map(|v| v.to_str().ok());
+            let (method, path) = (self.parts.method.as_str(), self.parts.uri.path());
+            Credentials::parse(values(AUTHORIZATION), values(HeaderName::from_static("dpop")), method, path)
+                .map_err(fail)
+        }
+
+        /// The caller's identity; the server-side render has no token and gets 401.
         pub async fn identity(&self) -> Result<Identity, ApiFailure> {
-            let values = self.parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok());
-            let token = tokenflow::request_bearer(values).map_err(fail)?;
-            let who = self.auth.authenticate(token).await.map_err(fail)?;
+            let who = self.auth.authenticate(&self.credentials()?).await.map_err(fail)?;
             set_header(tokenflow::web::SERVER_TIMING, &tokenflow::web::token_timing(&who.check));
             Ok(who)
         }

@@ -86,6 +86,24 @@ pub enum Switch {
     Off,
 }
 
+/// `AUTH_DPOP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dpop {
+    Off,
+    Optional,
+    Required,
+}
+
+impl From<Dpop> for tokenflow::settings::DpopMode {
+    fn from(mode: Dpop) -> Self {
+        match mode {
+            Dpop::Off => tokenflow::settings::DpopMode::Off,
+            Dpop::Optional => tokenflow::settings::DpopMode::Optional,
+            Dpop::Required => tokenflow::settings::DpopMode::Required,
+        }
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -164,6 +182,10 @@ pub struct Settings {
     /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
+    /// DPoP (RFC 9449): `optional` binds the sessions of sign-ins that send a proof, `required`
+    /// refuses token requests and tokens without one, `off` binds no new session.
+    #[arg(long, env = "AUTH_DPOP", value_enum, default_value_t = Dpop::Optional)]
+    pub dpop: Dpop,
     /// Comma-separated `id:secret` pairs of the resource servers allowed to introspect tokens
     /// (HTTP Basic at `POST /api/oauth/introspect`); secrets of 16 characters or more.
     #[arg(long, env = "AUTH_INTROSPECTION_CLIENTS", value_delimiter = ',', hide_env_values = true,
@@ -244,6 +266,7 @@ impl Config {
             password_changes_per_hour: s.password_changes_per_hour,
             token_cache_capacity: usize::try_from(s.cache_capacity).unwrap_or(usize::MAX),
             admin_emails: s.admin_emails,
+            dpop: s.dpop.into(),
             introspection_clients: s.introspection_clients,
             login_max_failures: s.login_max_failures,
             login_window_secs: s.login_window_secs,

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use tokenflow::{ClientAddr, Identity, RequestMeta};
+use tokenflow::{ClientAddr, Credentials, Identity, RequestMeta};
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
@@ -31,15 +31,20 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-/// The bearer token of the request, if any; two `Authorization` headers are a 400.
+/// What the request presents to authenticate: its token (`Bearer` or `DPoP`), its DPoP proof,
+/// and its method and path, which the proof must name; two `Authorization` headers are a 400.
 ///
 /// # Errors
 /// [`tokenflow::AuthError::AmbiguousCredentials`].
-pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, tokenflow::AuthError> {
-    tokenflow::request_bearer(parts.headers.get_all(AUTHORIZATION).iter().map(|v| v.to_str().ok()))
+pub fn credentials(parts: &Parts) -> Result<Credentials<'_>, tokenflow::AuthError> {
+    let values = |name: HeaderName| parts.headers.get_all(name).iter().map(|v| v.to_str().ok());
+    Credentials::parse(values(AUTHORIZATION), values(DPOP), parts.method.as_str(), parts.uri.path())
 }
 
-/// A protected route: the bearer token is verified before the handler runs (401 otherwise);
+/// The header a DPoP proof travels in (RFC 9449 §4.1).
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// A protected route: the access token (and its DPoP proof) is verified before the handler runs (401 otherwise);
 /// a method the route does not serve is still a 405, not a 401.
 pub fn protected(route: MethodRouter<AppState>, state: &AppState) -> MethodRouter<AppState> {
     route.route_layer(Authenticate(state.clone()))
@@ -85,8 +90,8 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let checked = match bearer_token(&parts) {
-            Ok(token) => self.state.auth.authenticate_now(token),
+        let checked = match credentials(&parts) {
+            Ok(creds) => self.state.auth.authenticate_now(&creds),
             Err(e) => Ok(Err(e)),
         };
         match checked {
@@ -104,9 +109,12 @@ where
                 let auth = self.state.auth.clone();
                 AuthFuture::Waiting {
                     future: Box::pin(async move {
-                        // The header parsed above, so it parses again.
-                        let token = bearer_token(&parts).ok().flatten();
-                        let identity = match auth.authenticate_rest(token, unfinished).await {
+                        // The headers parsed above, so they parse again.
+                        let identity = match credentials(&parts) {
+                            Ok(creds) => auth.authenticate_rest(&creds, unfinished).await,
+                            Err(e) => Err(e),
+                        };
+                        let identity = match identity {
                             Ok(identity) => identity,
                             Err(e) => return ApiError::from(e).into_response(),
                         };

@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 
 /// The proof's media type (RFC 9449 §4.2).
 pub const PROOF_TYP: &str = "dpop+jwt";
+/// The proof algorithms accepted: ES256 (P-256, what WebCrypto offers everywhere) and EdDSA.
+pub const ALGORITHMS: [&str; 2] = ["ES256", "EdDSA"];
 /// How far a proof's `iat` may be from the server's clock, either way, in seconds; also how
 /// long a `jti` is remembered.
 pub const WINDOW_SECS: i64 = 60;
@@ -79,6 +81,12 @@ pub enum ProofError {
     BadJti,
     /// The `jti` was seen within the window.
     Replayed,
+    /// No `DPoP` header where one is needed.
+    Missing,
+    /// More than one `DPoP` header, or one that is not text (RFC 9449 §4.3: exactly one).
+    Ambiguous,
+    /// The proof's key is not the one the token or session is bound to.
+    WrongKey,
 }
 
 impl ProofError {
@@ -98,6 +106,9 @@ impl ProofError {
             ProofError::WrongAccessTokenHash => "DPoP proof ath does not match the access token",
             ProofError::BadJti => "DPoP proof jti is missing or too long",
             ProofError::Replayed => "DPoP proof was already used",
+            ProofError::Missing => "DPoP proof missing",
+            ProofError::Ambiguous => "exactly one DPoP header is allowed",
+            ProofError::WrongKey => "DPoP proof key is not the one the token is bound to",
         }
     }
 }
@@ -165,7 +176,7 @@ pub fn verify(proof: &str, request: &Request<'_>) -> Result<Proof, ProofError> {
     if header.typ.as_deref() != Some(PROOF_TYP) {
         return Err(ProofError::WrongType);
     }
-    if header.alg != "ES256" && header.alg != "EdDSA" {
+    if !ALGORITHMS.contains(&header.alg.as_str()) {
         return Err(ProofError::AlgorithmNotAllowed);
     }
     if header.crit.is_some() {
@@ -327,6 +338,9 @@ impl Replays {
         self.len() == 0
     }
 }
+
+mod client;
+pub use client::ProofKey;
 
 #[cfg(test)]
 mod tests;

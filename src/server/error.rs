@@ -1,6 +1,7 @@
 //! The core's one error type. Every variant's `Display` is safe to show a client: no SQL, no
 //! secret, nothing more precise than "invalid credentials" about a password.
 
+use crate::dpop::ProofError;
 use crate::dto::{ErrorCode, Role};
 
 /// The cause of an internal error: anything that can say what went wrong.
@@ -40,6 +41,15 @@ pub enum TokenError {
     UnknownUser,
     #[error("session revoked")]
     SessionRevoked,
+    /// A DPoP-bound token sent as `Bearer` (RFC 9449 §7.1): without its proof it is nothing.
+    #[error("token is DPoP-bound")]
+    DpopBound,
+    /// A token of an unbound session sent with the `DPoP` scheme.
+    #[error("token is not DPoP-bound")]
+    NotDpopBound,
+    /// `AUTH_DPOP=required` and the token is of a session signed in without a proof.
+    #[error("DPoP is required: sign in again with a DPoP proof")]
+    DpopRequired,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +60,16 @@ pub enum AuthError {
     MissingToken,
     #[error("{0}")]
     InvalidToken(#[from] TokenError),
+    /// A token refused on a request that used the `DPoP` scheme, or one that needs it: as
+    /// [`AuthError::InvalidToken`], with a DPoP challenge (RFC 9449 §7.1).
+    #[error("{0}")]
+    InvalidDpopToken(TokenError),
+    /// A DPoP proof refused on a protected call: 401 (RFC 9449 §7.1).
+    #[error("{0}")]
+    InvalidDpopProof(ProofError),
+    /// A DPoP proof refused on a token request (sign-up, login, refresh): 400 (RFC 9449 §5).
+    #[error("{0}")]
+    BadDpopProof(ProofError),
     #[error("refresh token is invalid, expired or revoked")]
     InvalidGrant,
     #[error("more than one Authorization header")]
@@ -99,7 +119,10 @@ impl AuthError {
     pub fn code(&self) -> ErrorCode {
         match self {
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
-            AuthError::MissingToken | AuthError::InvalidToken(_) => ErrorCode::InvalidToken,
+            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::InvalidDpopToken(_) => {
+                ErrorCode::InvalidToken
+            }
+            AuthError::InvalidDpopProof(_) | AuthError::BadDpopProof(_) => ErrorCode::InvalidDpopProof,
             AuthError::InvalidGrant => ErrorCode::InvalidGrant,
             AuthError::AmbiguousCredentials | AuthError::InvalidRequest(_) | AuthError::InvalidForm(_) => {
                 ErrorCode::InvalidRequest

@@ -4,6 +4,19 @@ use std::time::Duration;
 
 use crate::error::InvalidSetting;
 
+/// `AUTH_DPOP`: whether a sign-in (sign-up, login) with a DPoP proof binds its session to the
+/// proof's key (RFC 9449). A binding is fixed at sign-in and honoured for the session's whole
+/// life, whatever the mode later: `off` stops new bindings, it never unbinds a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopMode {
+    /// Proofs on token requests are ignored; no new session is bound.
+    Off,
+    /// A sign-in with a proof is bound; one without stays a bearer session.
+    Optional,
+    /// A token request without a proof is refused, and so is an unbound session's token.
+    Required,
+}
+
 /// Auth policy knobs. Validated by [`AuthSettings::validate`] before the service starts.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -23,6 +36,8 @@ pub struct AuthSettings {
     /// Normalised (trimmed, lowercased) emails that become `admin` once the mailbox is proven
     /// (email verification, a later feature); until then `tokenflow users promote` does it.
     pub admin_emails: Vec<String>,
+    /// Whether sign-ins bind their session to a DPoP key (`AUTH_DPOP`).
+    pub dpop: DpopMode,
     /// Resource servers allowed to introspect tokens (`AUTH_INTROSPECTION_CLIENTS`).
     pub introspection_clients: Vec<IntrospectionClient>,
     /// Failed logins per email within the window before every login is refused; 0 disables.
@@ -71,6 +86,7 @@ impl Default for AuthSettings {
             max_sessions_per_user: 50,
             password_changes_per_hour: 10,
             admin_emails: Vec::new(),
+            dpop: DpopMode::Optional,
             introspection_clients: Vec::new(),
             login_max_failures: 5,
             login_window_secs: 900,

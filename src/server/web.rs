@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::dpop::ProofError;
 use crate::dto::ErrorBody;
 use crate::error::AuthError;
 
@@ -54,22 +55,88 @@ pub use crate::dto::SERVER_TIMING;
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
 pub fn bearer_token(authorization: &str) -> Option<&str> {
-    let (scheme, token) = authorization.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    match authorization_token(authorization)? {
+        (Scheme::Bearer, token) => Some(token),
+        _ => None,
+    }
 }
 
-/// The bearer token of a request, from all of its `Authorization` header values (`None` for
-/// a value that is not text). Two headers are refused (RFC 6750 §3.1: one method, once), so
-/// no layer can read one token while another reads the other.
-///
-/// # Errors
-/// [`AuthError::AmbiguousCredentials`] for more than one `Authorization` header.
-pub fn request_bearer<'a>(mut values: impl Iterator<Item = Option<&'a str>>) -> Result<Option<&'a str>, AuthError> {
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(AuthError::AmbiguousCredentials);
+/// How a request presents its access token: RFC 6750 `Bearer`, or RFC 9449 `DPoP` (with a
+/// proof in the `DPoP` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+    /// Handed over as a value, not presented by its holder (introspection, revocation): a
+    /// binding is the presenter's to prove, not this request's.
+    Held,
+}
+
+/// The scheme and token of an `Authorization` value (scheme case-insensitive); `None` for
+/// any other scheme.
+pub fn authorization_token(authorization: &str) -> Option<(Scheme, &str)> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    (!token.is_empty()).then_some((scheme, token))
+}
+
+/// What a request brings to authenticate: its access token and how it is presented, its DPoP
+/// proof, and the request the proof must be for. Token requests (sign-up, login, refresh)
+/// bring no token, only the proof.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    pub token: Option<(Scheme, &'a str)>,
+    /// The one `DPoP` header, if any (two, or one that is not text, are refused when a proof
+    /// is needed).
+    pub proof: Result<Option<&'a str>, ProofError>,
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The request's path, without its query: `AUTH_ISSUER` and it make the `htu` a proof
+    /// must name.
+    pub path: &'a str,
+}
+
+impl<'a> Credentials<'a> {
+    /// From all of a request's `Authorization` and `DPoP` header values (`None` for a value
+    /// that is not text).
+    ///
+    /// # Errors
+    /// [`AuthError::AmbiguousCredentials`] for more than one `Authorization` header (RFC 6750
+    /// §3.1: one method, once), so no layer can read one token while another reads the other.
+    pub fn parse(
+        mut authorization: impl Iterator<Item = Option<&'a str>>,
+        mut dpop: impl Iterator<Item = Option<&'a str>>,
+        method: &'a str,
+        path: &'a str,
+    ) -> Result<Credentials<'a>, AuthError> {
+        let first = authorization.next();
+        if authorization.next().is_some() {
+            return Err(AuthError::AmbiguousCredentials);
+        }
+        let proof = match (dpop.next(), dpop.next()) {
+            (None, _) => Ok(None),
+            (Some(Some(proof)), None) => Ok(Some(proof)),
+            _ => Err(ProofError::Ambiguous),
+        };
+        Ok(Credentials { token: first.flatten().and_then(authorization_token), proof, method, path })
     }
-    Ok(first.flatten().and_then(bearer_token))
+
+    /// A token handed over by a resource server or a revoker ([`Scheme::Held`]).
+    pub fn held(token: &'a str) -> Credentials<'a> {
+        Credentials { token: Some((Scheme::Held, token)), proof: Ok(None), method: "", path: "" }
+    }
+
+    /// The access token, whatever its scheme.
+    pub fn access_token(&self) -> Option<&'a str> {
+        self.token.map(|(_, token)| token)
+    }
 }
 
 impl AuthError {
@@ -79,9 +146,14 @@ impl AuthError {
             AuthError::InvalidCredentials
             | AuthError::MissingToken
             | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopToken(_)
+            | AuthError::InvalidDpopProof(_)
             | AuthError::InvalidGrant
             | AuthError::InvalidClient => 401,
-            AuthError::AmbiguousCredentials | AuthError::InvalidLink | AuthError::InvalidForm(_) => 400,
+            AuthError::AmbiguousCredentials
+            | AuthError::InvalidLink
+            | AuthError::InvalidForm(_)
+            | AuthError::BadDpopProof(_) => 400,
             AuthError::InsufficientRole(_) | AuthError::AccountDisabled => 403,
             AuthError::NotFound => 404,
             AuthError::EmailTaken | AuthError::Conflict | AuthError::LastAdmin => 409,
@@ -97,6 +169,8 @@ impl AuthError {
         match self {
             AuthError::MissingToken => Some("Bearer"),
             AuthError::InvalidToken(_) => Some(r#"Bearer error="invalid_token""#),
+            AuthError::InvalidDpopToken(_) => Some(r#"DPoP error="invalid_token", algs="ES256 EdDSA""#),
+            AuthError::InvalidDpopProof(_) => Some(r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA""#),
             AuthError::InsufficientRole(_) => Some(r#"Bearer error="insufficient_scope""#),
             // RFC 6749 §5.2: a client that authenticated with HTTP Basic gets Basic back.
             AuthError::InvalidClient => Some(r#"Basic realm="tokenflow", charset="UTF-8""#),
@@ -192,15 +266,45 @@ mod tests {
         assert_eq!(bearer_token("Bearer"), None);
     }
 
+    fn parse<'a>(authorization: &[Option<&'a str>], dpop: &[Option<&'a str>]) -> Result<Credentials<'a>, AuthError> {
+        Credentials::parse(authorization.iter().copied(), dpop.iter().copied(), "GET", "/api/me")
+    }
+
     #[test]
     fn one_authorization_header_at_most() {
-        assert_eq!(request_bearer([Some("Bearer abc")].into_iter()).unwrap(), Some("abc"));
-        assert_eq!(request_bearer(std::iter::empty()).unwrap(), None);
-        assert_eq!(request_bearer([None].into_iter()).unwrap(), None);
-        let two = request_bearer([Some("Bearer abc"), Some("Bearer def")].into_iter());
+        assert_eq!(parse(&[Some("Bearer abc")], &[]).unwrap().token, Some((Scheme::Bearer, "abc")));
+        assert_eq!(parse(&[], &[]).unwrap().token, None);
+        assert_eq!(parse(&[None], &[]).unwrap().token, None);
+        let two = parse(&[Some("Bearer abc"), Some("Bearer def")], &[]);
         assert!(matches!(two, Err(AuthError::AmbiguousCredentials)));
         assert_eq!(AuthError::AmbiguousCredentials.status(), 400);
         assert_eq!(AuthError::AmbiguousCredentials.code(), crate::dto::ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn schemes_are_bearer_or_dpop_in_any_case_and_one_proof_at_most() {
+        assert_eq!(parse(&[Some("dpop  xyz ")], &[]).unwrap().token, Some((Scheme::Dpop, "xyz")));
+        assert_eq!(parse(&[Some("BEARER xyz")], &[]).unwrap().token, Some((Scheme::Bearer, "xyz")));
+        for other in ["Basic dXNlcjpwdw==", "Bearer", "Bearer  ", "DPoP", "Token abc"] {
+            assert_eq!(parse(&[Some(other)], &[]).unwrap().token, None, "{other}");
+        }
+        assert_eq!(bearer_token("DPoP abc"), None, "a DPoP token is not a bearer token");
+        assert_eq!(parse(&[], &[Some("p")]).unwrap().proof, Ok(Some("p")));
+        assert_eq!(parse(&[], &[Some("p"), Some("q")]).unwrap().proof, Err(ProofError::Ambiguous));
+        assert_eq!(parse(&[], &[None]).unwrap().proof, Err(ProofError::Ambiguous), "not text");
+    }
+
+    #[test]
+    fn dpop_refusals_are_401_with_a_dpop_challenge_on_calls_and_400_on_token_requests() {
+        let call = AuthError::InvalidDpopProof(ProofError::Replayed);
+        assert_eq!((call.status(), call.code()), (401, crate::dto::ErrorCode::InvalidDpopProof));
+        assert!(call.challenge().unwrap().starts_with(r#"DPoP error="invalid_dpop_proof""#));
+        let token_request = AuthError::BadDpopProof(ProofError::Replayed);
+        assert_eq!((token_request.status(), token_request.challenge()), (400, None));
+        let bound = AuthError::InvalidDpopToken(crate::error::TokenError::DpopBound);
+        assert_eq!((bound.status(), bound.code()), (401, crate::dto::ErrorCode::InvalidToken));
+        assert!(bound.challenge().unwrap().starts_with(r#"DPoP error="invalid_token""#));
+        assert_eq!(bound.to_string(), "token is DPoP-bound");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,7 @@ use tokenflow::web::{rotation_timing, server_timing};
 use tokenflow::{Admitted, Timed};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, Meta, protected};
+use crate::extract::{Caller, Json, Meta, credentials, protected};
 use crate::middleware::rate_limit;
 use crate::state::AppState;
 
@@ -56,9 +57,10 @@ pub async fn signup(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
     Meta(meta): Meta,
+    parts: Parts,
     Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.signup(req, &meta, admitted).await?;
+    let Timed { value, argon2 } = state.auth.signup(req, &credentials(&parts)?, &meta, admitted).await?;
     Ok(token_response(StatusCode::CREATED, value, &server_timing(argon2)))
 }
 
@@ -66,19 +68,21 @@ pub async fn login(
     State(state): State<AppState>,
     Extension(admitted): Extension<Admitted>,
     Meta(meta): Meta,
+    parts: Parts,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let Timed { value, argon2 } = state.auth.login(req, &meta, admitted).await?;
+    let Timed { value, argon2 } = state.auth.login(req, &credentials(&parts)?, &meta, admitted).await?;
     Ok(token_response(StatusCode::OK, value, &server_timing(argon2)))
 }
 
 pub async fn refresh(
     State(state): State<AppState>,
     Meta(meta): Meta,
+    parts: Parts,
     Json(req): Json<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let tokens = state.auth.refresh(req, &meta).await?;
+    let tokens = state.auth.refresh(req, &credentials(&parts)?, &meta).await?;
     Ok(token_response(StatusCode::OK, tokens, &rotation_timing(started.elapsed())))
 }
 

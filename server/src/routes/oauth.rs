@@ -36,15 +36,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 pub async fn metadata(State(state): State<AppState>) -> Response {
     // `issuer` is exactly the tokens' `iss` (RFC 8414 §3.3); the URLs are built on it.
-    let issuer = state.auth.issuer().to_string();
-    let base = issuer.trim_end_matches('/');
+    let base = state.auth.public_base();
     let body = ServerMetadata {
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         introspection_endpoint: format!("{base}{INTROSPECT}"),
         introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".to_string()],
         revocation_endpoint: format!("{base}{REVOKE}"),
         revocation_endpoint_auth_methods_supported: vec!["none".to_string()],
-        issuer: issuer.clone(),
+        dpop_signing_alg_values_supported: state.auth.dpop_algorithms().iter().map(ToString::to_string).collect(),
+        issuer: state.auth.issuer().to_string(),
     };
     let mut response = Json(body).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));

@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod assets;
 mod crash;
+mod dpop;
 mod errors;
 mod flow;
 mod forged;

@@ -43,14 +43,8 @@ async fn metadata_names_only_what_the_server_does(backend: Backend) {
     assert_eq!(body["introspection_endpoint"], "http://tokenflow.test/api/oauth/introspect");
     assert_eq!(body["revocation_endpoint"], "http://tokenflow.test/api/oauth/revoke");
     assert_eq!(body["introspection_endpoint_auth_methods_supported"], json!(["client_secret_basic"]));
-    // Not yet: the server does not take DPoP proofs on its own endpoints.
-    for absent in [
-        "authorization_endpoint",
-        "token_endpoint",
-        "response_types_supported",
-        "grant_types_supported",
-        "dpop_signing_alg_values_supported",
-    ] {
+    assert_eq!(body["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    for absent in ["authorization_endpoint", "token_endpoint", "response_types_supported", "grant_types_supported"] {
         assert!(body.get(absent).is_none(), "{absent} is not something Tokenflow does");
     }
     // The JWKS it names is the one tokens verify with.
@@ -77,7 +71,8 @@ async fn introspection_tells_a_live_token_from_a_logged_out_one(backend: Backend
     assert_eq!(live["sid"], tokens.sid());
     assert_eq!(live["iss"], "http://tokenflow.test");
     assert_eq!(live["aud"], "tokenflow");
-    assert_eq!(live["token_type"], "access_token");
+    assert_eq!(live["token_type"], "Bearer", "RFC 7662 §2.2: the type of RFC 6749 §5.1");
+    assert!(live.get("cnf").is_none(), "a bearer token has no confirmation");
     assert!(live["exp"].as_i64().unwrap() > live["iat"].as_i64().unwrap());
 
     // Still within `exp`, but the session is over: a JWKS-only verifier would accept it.

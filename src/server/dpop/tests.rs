@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::Signer as _;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -15,64 +14,20 @@ const NOW: i64 = 1_800_000_000;
 const URL: &str = "https://auth.example/api/me";
 const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhZGEifQ.c2ln";
 
-#[derive(Debug)]
-enum Signer {
-    Ed(ed25519_dalek::SigningKey),
-    P256(p256::ecdsa::SigningKey),
-}
+type Signer = ProofKey;
 
-impl Signer {
-    fn ed(seed: u8) -> Signer {
-        Signer::Ed(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
+/// Fixed keys, so that a failing case can be replayed.
+impl ProofKey {
+    fn ed(seed: u8) -> ProofKey {
+        ProofKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
     }
 
-    fn p256(seed: u8) -> Signer {
-        Signer::P256(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("a valid scalar"))
-    }
-
-    fn alg(&self) -> &'static str {
-        match self {
-            Signer::Ed(_) => "EdDSA",
-            Signer::P256(_) => "ES256",
-        }
+    fn p256(seed: u8) -> ProofKey {
+        ProofKey::P256(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("a valid scalar"))
     }
 
     fn jwk(&self) -> Value {
-        match self {
-            Signer::Ed(key) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())})
-            }
-            Signer::P256(key) => {
-                let point = key.verifying_key().to_encoded_point(false);
-                json!({
-                    "kty": "EC", "crv": "P-256",
-                    "x": URL_SAFE_NO_PAD.encode(point.x().expect("x")),
-                    "y": URL_SAFE_NO_PAD.encode(point.y().expect("y")),
-                })
-            }
-        }
-    }
-
-    fn jkt(&self) -> String {
-        let jwk = self.jwk();
-        match self {
-            Signer::Ed(_) => crate::jwk::thumbprint(jwk["x"].as_str().expect("x")),
-            Signer::P256(_) => p256_thumbprint(jwk["x"].as_str().expect("x"), jwk["y"].as_str().expect("y")),
-        }
-    }
-
-    fn sign(&self, input: &[u8]) -> Vec<u8> {
-        match self {
-            Signer::Ed(key) => key.sign(input).to_bytes().to_vec(),
-            Signer::P256(key) => {
-                let signature: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(key, input);
-                signature.to_bytes().to_vec()
-            }
-        }
-    }
-
-    fn header(&self) -> Value {
-        json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.jwk()})
+        self.public_jwk()
     }
 }
 
@@ -82,9 +37,7 @@ fn claims() -> Value {
 
 /// A compact JWS of the given header and claims (as JSON text), signed by `signer`.
 fn jws_of(header: &str, claims: &str, signer: &Signer) -> String {
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
-    let signature = URL_SAFE_NO_PAD.encode(signer.sign(input.as_bytes()));
-    format!("{input}.{signature}")
+    signer.sign_jws(header, claims)
 }
 
 fn jws(header: &Value, claims: &Value, signer: &Signer) -> String {

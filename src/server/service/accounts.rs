@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::claims::Claims;
+use crate::claims::{Claims, Confirmation};
 use crate::dto::EventType;
 use crate::dto::{
     LoginRequest, PasswordChangeRequest, RefreshRequest, Role, SessionInfo, SessionList, SignupRequest, TokenResponse,
@@ -26,9 +26,10 @@ use crate::store::{is_unique_violation, sessions, users};
 use crate::throttle;
 use crate::time::{now, rfc3339};
 use crate::token;
-use crate::web::RequestMeta;
+use crate::web::{Credentials, RequestMeta};
 
 use super::audit::event;
+use super::binding::EarlyProof;
 use super::links::Delivery;
 use super::{Actor, Admitted, AuthService, Identity, Timed};
 
@@ -39,37 +40,51 @@ const USER_PAGE_MAX: u32 = 200;
 /// HKDF `info` of the key that seals a refresh successor under the spent token.
 const SUCCESSOR_SEAL: &[u8] = b"tokenflow/refresh-successor/v1";
 
-/// A new session: its id, its first refresh token, when it ends, and the sessions it pushed
-/// out (beyond the per-user cap), to announce after commit.
+/// A new session: its id, its first refresh token, when it ends, the DPoP key it is bound to,
+/// and the sessions it pushed out (beyond the per-user cap), to announce after commit.
 struct NewSession {
     sid: SessionId,
     refresh: Zeroizing<String>,
     expires_at: i64,
+    dpop_jkt: Option<String>,
     evicted: Vec<SessionId>,
 }
 
+/// The session an access token is issued for: its id, its end (the token never outlives
+/// it) and the DPoP key it is bound to.
+#[derive(Clone, Copy)]
+struct Bound<'a> {
+    sid: &'a SessionId,
+    end: i64,
+    dpop_jkt: Option<&'a str>,
+}
+
 impl AuthService {
-    /// Create an account and its first session. The role is always `user`: an address in
-    /// `AUTH_ADMIN_EMAILS` proves nothing until its mailbox is proven.
+    /// Create an account and its first session, bound to the key of the request's DPoP proof
+    /// if it has one. The role is always `user`: an address in `AUTH_ADMIN_EMAILS` proves
+    /// nothing until its mailbox is proven.
     ///
     /// # Errors
-    /// 422-class errors for bad input, [`AuthError::EmailTaken`], or unavailability.
+    /// 422-class errors for bad input, [`AuthError::BadDpopProof`], [`AuthError::EmailTaken`],
+    /// or unavailability.
     #[tracing::instrument(skip_all)]
     pub async fn signup(
         &self,
         req: SignupRequest,
+        creds: &Credentials<'_>,
         meta: &RequestMeta,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
         check_password_policy(&req.password)?;
         let name = clean_name(req.name.as_deref())?;
+        let dpop_jkt = self.new_session_binding(creds, now())?;
         let (password_hash, argon2) = self.inner.hasher.hash(req.password).await?;
 
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
         let user = insert_account(&mut tx, email, name, Role::User, false, &password_hash, now).await?;
-        let session = self.create_session(&mut tx, &user.id, meta, now).await?;
+        let session = self.create_session(&mut tx, &user.id, dpop_jkt, meta, now).await?;
         // The first verification link goes out with the account, or with neither.
         self.make_link(&mut tx, &user, Purpose::Verify, Delivery::Mail, None, now).await?;
         audit::insert(&mut *tx, &event(EventType::Signup, &user.id, meta).in_session(&session.sid), now).await?;
@@ -79,19 +94,22 @@ impl AuthService {
         Ok(Timed { value: self.open_session(user, session, now).await?, argon2 })
     }
 
-    /// Check credentials and open a session.
+    /// Check credentials and open a session, bound to the key of the request's DPoP proof if
+    /// it has one.
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`] for a wrong password or unknown email alike;
-    /// [`AuthError::RateLimited`] while the email is throttled.
+    /// [`AuthError::RateLimited`] while the email is throttled; [`AuthError::BadDpopProof`]
+    /// (checked first: a bad proof counts no attempt).
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
         req: LoginRequest,
+        creds: &Credentials<'_>,
         meta: &RequestMeta,
         admitted: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
-        let result = self.try_login(req, meta, admitted).await;
+        let result = self.try_login(req, creds, meta, admitted).await;
         crate::meter::login(&result);
         result
     }
@@ -99,14 +117,16 @@ impl AuthService {
     async fn try_login(
         &self,
         req: LoginRequest,
+        creds: &Credentials<'_>,
         meta: &RequestMeta,
         _: Admitted,
     ) -> Result<Timed<TokenResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
+        let dpop_jkt = self.new_session_binding(creds, now())?;
         let (record, argon2) = self.check_password(&email, req.password, meta).await?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
-        let session = self.create_session(&mut tx, &record.user.id, meta, now).await?;
+        let session = self.create_session(&mut tx, &record.user.id, dpop_jkt, meta, now).await?;
         // Under the user's row lock (taken by `create_session`): a reset, a disable or a
         // deletion that committed while the hash was being checked wins, and no session of the
         // old password outlives it.
@@ -173,6 +193,7 @@ impl AuthService {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user_id: &UserId,
+        dpop_jkt: Option<String>,
         meta: &RequestMeta,
         now: i64,
     ) -> Result<NewSession, AuthError> {
@@ -181,12 +202,12 @@ impl AuthService {
         let expires_at = now + secs(s.refresh_ttl_secs.min(s.session_max_secs));
         let user_agent = meta.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
         users::lock(&mut **tx, user_id).await?;
-        sessions::insert(&mut **tx, &sid, user_id, now, expires_at, user_agent.as_deref()).await?;
+        sessions::insert(&mut **tx, &sid, user_id, now, expires_at, user_agent.as_deref(), dpop_jkt.as_deref()).await?;
         let refresh = new_refresh_token()?;
         sessions::insert_refresh(&mut **tx, &hash_refresh(&refresh), &sid, now, expires_at).await?;
         let keep_others = i64::from(s.max_sessions_per_user) - 1;
         let evicted = sessions::revoke_beyond(&mut **tx, user_id, &sid, keep_others, now).await?;
-        Ok(NewSession { sid, refresh, expires_at, evicted })
+        Ok(NewSession { sid, refresh, expires_at, dpop_jkt, evicted })
     }
 
     /// The token response of a committed new session, after announcing what it evicted.
@@ -195,18 +216,19 @@ impl AuthService {
             tracing::info!(user_id = %user.id, evicted = session.evicted.len(), "session cap: oldest sessions revoked");
             self.inner.revoked(&session.evicted).await;
         }
-        self.token_response(user, &session.sid, &session.refresh, now, session.expires_at)
+        let bound = Bound { sid: &session.sid, end: session.expires_at, dpop_jkt: session.dpop_jkt.as_deref() };
+        self.token_response(user, &bound, &session.refresh, now)
     }
 
-    /// An access token for `sid`, never outliving the session (`session_end`).
+    /// An access token for a session, never outliving it, carrying its DPoP binding.
     fn token_response(
         &self,
         user: User,
-        sid: &SessionId,
+        session: &Bound<'_>,
         refresh_token: &str,
         now: i64,
-        session_end: i64,
     ) -> Result<TokenResponse, AuthError> {
+        let Bound { sid, end: session_end, dpop_jkt } = *session;
         let s = &self.inner.settings;
         let exp = (now + secs(s.access_ttl_secs)).min(session_end);
         if exp <= now {
@@ -224,11 +246,12 @@ impl AuthService {
             email: user.email.clone(),
             email_verified: user.email_verified,
             role: user.role,
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_string() }),
         };
         let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::internal)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: u64::try_from(exp - now).unwrap_or(0),
             refresh_token: refresh_token.to_string(),
             user,
@@ -237,22 +260,36 @@ impl AuthService {
 
     /// Rotate a refresh token: spend it and issue a successor. Presenting a spent token is
     /// reuse, and revokes the whole session, except within the retry grace while the
-    /// successor is unused: then the same successor is answered again.
+    /// successor is unused: then the same successor is answered again. A DPoP-bound session's
+    /// token is refreshed only with a proof by its key; without one it is neither spent nor
+    /// taken for reuse (it is worthless to whoever lacks the key).
     ///
     /// # Errors
-    /// [`AuthError::InvalidGrant`] for an unknown, expired, spent or revoked token.
+    /// [`AuthError::InvalidGrant`] for an unknown, expired, spent or revoked token;
+    /// [`AuthError::BadDpopProof`].
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, req: RefreshRequest, meta: &RequestMeta) -> Result<TokenResponse, AuthError> {
-        let result = self.try_refresh(req, meta).await;
+    pub async fn refresh(
+        &self,
+        req: RefreshRequest,
+        creds: &Credentials<'_>,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, AuthError> {
+        let result = self.try_refresh(req, creds, meta).await;
         crate::meter::refresh(&result);
         result
     }
 
-    async fn try_refresh(&self, req: RefreshRequest, meta: &RequestMeta) -> Result<TokenResponse, AuthError> {
+    async fn try_refresh(
+        &self,
+        req: RefreshRequest,
+        creds: &Credentials<'_>,
+        meta: &RequestMeta,
+    ) -> Result<TokenResponse, AuthError> {
         let presented = Zeroizing::new(req.refresh_token);
         let s = &self.inner.settings;
         let hash = hash_refresh(&presented);
         let now = now();
+        let proof = self.early_proof(creds, now)?;
         let successor = new_refresh_token()?;
         let successor_hash = hash_refresh(&successor);
         let sealed = match s.refresh_grace_secs {
@@ -263,27 +300,32 @@ impl AuthService {
         let mut tx = db.pool.begin().await?;
         let Some(sid) = sessions::spend_refresh(&mut *tx, &hash, &successor_hash, sealed.as_deref(), now).await? else {
             tx.rollback().await?;
-            return self.retry_or_reuse(&presented, &hash, now, meta).await;
+            return self.retry_or_reuse(&presented, &hash, (&proof, creds), now, meta).await;
         };
         let touched = sessions::touch(&mut *tx, &sid, now, secs(s.refresh_ttl_secs), secs(s.session_max_secs)).await?;
-        let Some((user_id, expires_at)) = touched.filter(|(_, end)| *end > now) else {
+        let Some(touched) = touched.filter(|t| t.expires_at > now) else {
             return Err(AuthError::InvalidGrant);
         };
-        let user = users::find_by_id(&mut *tx, &user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
+        // Dropping the transaction rolls the spending back: a refused proof spends nothing.
+        self.session_proof(touched.dpop_jkt.as_deref(), &proof, creds, now)?;
+        let user = users::find_by_id(&mut *tx, &touched.user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
         if user.disabled {
             return Err(AuthError::InvalidGrant);
         }
-        sessions::insert_refresh(&mut *tx, &successor_hash, &sid, now, expires_at).await?;
+        sessions::insert_refresh(&mut *tx, &successor_hash, &sid, now, touched.expires_at).await?;
         tx.commit().await?;
-        self.token_response(user, &sid, &successor, now, expires_at)
+        let bound = Bound { sid: &sid, end: touched.expires_at, dpop_jkt: touched.dpop_jkt.as_deref() };
+        self.token_response(user, &bound, &successor, now)
     }
 
     /// A refresh token that could not be spent: a retry within the grace gets the same
-    /// successor; any other spent token is reuse and revokes its session.
+    /// successor; any other spent token is reuse and revokes its session. For a bound
+    /// session, either only with a proof by its key.
     async fn retry_or_reuse(
         &self,
         presented: &str,
         hash: &str,
+        (proof, creds): (&EarlyProof, &Credentials<'_>),
         now: i64,
         meta: &RequestMeta,
     ) -> Result<TokenResponse, AuthError> {
@@ -291,6 +333,12 @@ impl AuthService {
         let Some(spent) = sessions::find_spent_refresh(&db.pool, hash).await? else {
             return Err(AuthError::InvalidGrant);
         };
+        let Some(session) = sessions::find(&db.pool, &spent.session_id).await? else {
+            return Err(AuthError::InvalidGrant);
+        };
+        if session.dpop_jkt.is_some() {
+            self.session_proof(session.dpop_jkt.as_deref(), proof, creds, now)?;
+        }
         let grace = secs(self.inner.settings.refresh_grace_secs);
         if grace > 0 && now - spent.spent_at <= grace && spent.successor_unused {
             let successor = spent
@@ -301,26 +349,24 @@ impl AuthService {
                 .map(Zeroizing::new)
                 .filter(|s| spent.successor_hash.as_deref() == Some(hash_refresh(s).as_str()));
             if let Some(successor) = successor {
-                let session = sessions::find(&db.pool, &spent.session_id).await?;
-                let Some(session) = session.filter(|s| !s.revoked && s.expires_at > now) else {
+                if session.revoked || session.expires_at <= now {
                     return Err(AuthError::InvalidGrant);
-                };
+                }
                 let user = users::find_by_id(&db.pool, &session.user_id).await?.ok_or(AuthError::InvalidGrant)?.user;
                 if user.disabled {
                     return Err(AuthError::InvalidGrant);
                 }
                 tracing::info!(session_id = %session.id, "refresh retried within the grace: same successor");
-                return self.token_response(user, &session.id, &successor, now, session.expires_at);
+                let bound = Bound { sid: &session.id, end: session.expires_at, dpop_jkt: session.dpop_jkt.as_deref() };
+                return self.token_response(user, &bound, &successor, now);
             }
         }
         tracing::warn!(session_id = %spent.session_id, "refresh token reused: revoking the session");
         crate::meter::refresh_reuse();
-        if let Some(user_id) = sessions::user_of(&db.pool, &spent.session_id).await? {
-            let event = event(EventType::RefreshReuse, &user_id, meta)
-                .in_session(&spent.session_id)
-                .detail("a spent refresh token was presented again: the session is revoked".into());
-            self.revoke(&spent.session_id, &user_id, &event).await?;
-        }
+        let event = event(EventType::RefreshReuse, &session.user_id, meta)
+            .in_session(&session.id)
+            .detail("a spent refresh token was presented again: the session is revoked".into());
+        self.revoke(&session.id, &session.user_id, &event).await?;
         Err(AuthError::InvalidGrant)
     }
 
@@ -395,7 +441,7 @@ impl AuthService {
     /// # Errors
     /// Database unavailability.
     pub async fn revoke_token(&self, token: &str, meta: &RequestMeta) -> Result<(), AuthError> {
-        let (sid, user_id) = match self.authenticate(Some(token)).await {
+        let (sid, user_id) = match self.authenticate(&Credentials::held(token)).await {
             Ok(who) => (who.claims.sid.clone(), who.user.id.clone()),
             Err(AuthError::InvalidToken(_) | AuthError::MissingToken) => {
                 let pool = &self.inner.db.pool;

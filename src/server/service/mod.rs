@@ -6,6 +6,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod binding;
 mod keyring;
 mod links;
 mod mail;
@@ -39,7 +40,7 @@ use crate::store::{Db, sessions, users};
 use crate::throttle::RefusedBuckets;
 use crate::time::now;
 use crate::token::{self, Policy, TokenCache, TokenCheck};
-use crate::web::ClientAddr;
+use crate::web::{ClientAddr, Credentials, Scheme};
 
 /// Unknown `kid`s trigger a key reload at most this often (a rotation on another instance).
 const KEY_RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(2);
@@ -77,6 +78,8 @@ struct Inner {
     last_key_reload: Mutex<Instant>,
     tokens: TokenCache,
     sessions: SessionCache,
+    /// DPoP proofs seen by this instance within the proof window.
+    replays: crate::dpop::Replays,
     hasher: PasswordHasher,
     /// Verified against when the email is unknown, so that costs what a wrong password costs.
     dummy_hash: String,
@@ -133,6 +136,7 @@ impl AuthService {
         let inner = Arc::new(Inner {
             tokens: TokenCache::new(settings.token_cache_capacity),
             sessions: SessionCache::new(settings.token_cache_capacity),
+            replays: crate::dpop::Replays::new(settings.token_cache_capacity),
             ring: RwLock::new(Arc::new(ring)),
             // So that the first unknown `kid` may reload at once.
             last_key_reload: Mutex::new(
@@ -209,16 +213,21 @@ impl AuthService {
     ///
     /// # Errors
     /// `Err` is not a refusal: a refusal is `Ok(Err(_))`.
-    pub fn authenticate_now(&self, bearer: Option<&str>) -> Result<Result<Identity, AuthError>, Unfinished> {
+    pub fn authenticate_now(&self, creds: &Credentials<'_>) -> Result<Result<Identity, AuthError>, Unfinished> {
         let started = Instant::now();
-        let checked = match self.token_claims(bearer, now()) {
-            Ok(Some(claims)) => match self.inner.sessions.peek(&claims.0.sid) {
-                Some(session) => identity(claims, session, started),
-                None => return Err(Unfinished { claims: Some(claims), started }),
+        let now = now();
+        let checked = match self.token_claims(creds.access_token(), now) {
+            Ok(Some(claims)) => match self.check_binding(&claims.0, creds, now) {
+                Ok(()) => match self.inner.sessions.peek(&claims.0.sid) {
+                    Some(session) => identity(claims, session, started),
+                    None => return Err(Unfinished { claims: Some(claims), started }),
+                },
+                Err(e) => Err(e),
             },
             Ok(None) => return Err(Unfinished { claims: None, started }),
             Err(e) => Err(e),
         };
+        let checked = in_scheme(checked, creds);
         meter_token_check(&checked);
         Ok(checked)
     }
@@ -228,36 +237,45 @@ impl AuthService {
     ///
     /// # Errors
     /// As [`Self::authenticate`].
-    pub async fn authenticate_rest(&self, bearer: Option<&str>, unfinished: Unfinished) -> Result<Identity, AuthError> {
-        let checked = self.finish_check(bearer, unfinished).await;
+    pub async fn authenticate_rest(
+        &self,
+        creds: &Credentials<'_>,
+        unfinished: Unfinished,
+    ) -> Result<Identity, AuthError> {
+        let checked = in_scheme(self.finish_check(creds, unfinished).await, creds);
         meter_token_check(&checked);
         checked
     }
 
-    /// Verify a bearer token: header, signature, claims, then the session, from memory.
+    /// Check what a request presents: the token's header, signature and claims, its DPoP
+    /// binding (a bound token only with a proof by its key), then its session, from memory.
     ///
     /// # Errors
-    /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] with the reason.
-    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Identity, AuthError> {
-        match self.authenticate_now(bearer) {
+    /// [`AuthError::MissingToken`], [`AuthError::InvalidToken`] (or
+    /// [`AuthError::InvalidDpopToken`] when the `DPoP` scheme was used or is needed) with the
+    /// reason, [`AuthError::InvalidDpopProof`].
+    pub async fn authenticate(&self, creds: &Credentials<'_>) -> Result<Identity, AuthError> {
+        match self.authenticate_now(creds) {
             Ok(checked) => checked,
-            Err(unfinished) => self.authenticate_rest(bearer, unfinished).await,
+            Err(unfinished) => self.authenticate_rest(creds, unfinished).await,
         }
     }
 
-    async fn finish_check(&self, bearer: Option<&str>, unfinished: Unfinished) -> Result<Identity, AuthError> {
+    async fn finish_check(&self, creds: &Credentials<'_>, unfinished: Unfinished) -> Result<Identity, AuthError> {
         let Unfinished { claims, started } = unfinished;
         let claims = match claims {
             Some(claims) => claims,
             None => {
-                let token = bearer.ok_or(AuthError::MissingToken)?;
+                let token = creds.access_token().ok_or(AuthError::MissingToken)?;
                 if !self.reload_keys_if_due().await {
                     return Err(TokenError::UnknownKeyId.into());
                 }
                 let inner = &self.inner;
-                let (claims, kid) = token::verify(token, self.ring().keys(), &inner.policy, now())?;
+                let now = now();
+                let (claims, kid) = token::verify(token, self.ring().keys(), &inner.policy, now)?;
                 let claims = Arc::new(claims);
                 inner.tokens.insert(token, Arc::clone(&claims), kid.clone());
+                self.check_binding(&claims, creds, now)?;
                 (claims, kid, false)
             }
         };
@@ -292,9 +310,10 @@ impl AuthService {
     /// # Errors
     /// Database unavailability (a session that cannot be read is neither active nor not).
     pub async fn introspect(&self, token: &str) -> Result<Introspection, AuthError> {
-        match self.authenticate(Some(token)).await {
+        match self.authenticate(&Credentials::held(token)).await {
             Ok(who) => {
                 let claims = &who.claims;
+                let token_type = if claims.cnf.is_some() { "DPoP" } else { "Bearer" };
                 Ok(Introspection {
                     active: true,
                     sub: Some(claims.sub.as_str().to_string()),
@@ -303,7 +322,8 @@ impl AuthService {
                     iat: Some(claims.iat),
                     iss: Some(claims.iss.clone()),
                     aud: Some(claims.aud.clone()),
-                    token_type: Some("access_token".into()),
+                    token_type: Some(token_type.into()),
+                    cnf: claims.cnf.clone(),
                 })
             }
             Err(AuthError::InvalidToken(_) | AuthError::MissingToken) => Ok(Introspection::default()),
@@ -412,6 +432,16 @@ fn identity(
     }
     let check = TokenCheck { cached, took: started.elapsed() };
     Ok(Identity { claims, user: Arc::clone(&session.user), kid: Kid::from_trusted(kid), check })
+}
+
+/// A refusal of a request that used the `DPoP` scheme carries a DPoP challenge (RFC 9449 §7.1).
+fn in_scheme(checked: Result<Identity, AuthError>, creds: &Credentials<'_>) -> Result<Identity, AuthError> {
+    match checked {
+        Err(AuthError::InvalidToken(e)) if matches!(creds.token, Some((Scheme::Dpop, _))) => {
+            Err(AuthError::InvalidDpopToken(e))
+        }
+        other => other,
+    }
 }
 
 fn meter_token_check(checked: &Result<Identity, AuthError>) {

@@ -14,6 +14,8 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub user_agent: Option<String>,
     pub revoked: bool,
+    /// The thumbprint of the DPoP key the session is bound to, if it is.
+    pub dpop_jkt: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(session_id = %id))]
@@ -24,16 +26,18 @@ pub async fn insert<'e>(
     now: i64,
     expires_at: i64,
     user_agent: Option<&str>,
+    dpop_jkt: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent) \
-         VALUES ($1, $2, $3, $3, $4, $5)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, dpop_jkt) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
     )
     .bind(id.as_str())
     .bind(user_id.as_str())
     .bind(now)
     .bind(expires_at)
     .bind(user_agent)
+    .bind(dpop_jkt)
     .execute(db)
     .await?;
     Ok(())
@@ -41,7 +45,7 @@ pub async fn insert<'e>(
 
 macro_rules! columns {
     () => {
-        "id, user_id, created_at, last_used_at, expires_at, user_agent, revoked_at"
+        "id, user_id, created_at, last_used_at, expires_at, user_agent, revoked_at, dpop_jkt"
     };
 }
 
@@ -54,6 +58,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         user_agent: row.try_get("user_agent")?,
         revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -89,19 +94,28 @@ pub async fn list_live<'e>(
     rows.iter().map(from_row).collect()
 }
 
+/// A live session as a refresh extended it.
+#[derive(Debug)]
+pub struct Touched {
+    pub user_id: UserId,
+    pub expires_at: i64,
+    pub dpop_jkt: Option<String>,
+}
+
 /// Extend a live session on refresh by `ttl`, never past `created_at + max_life`. Returns the
-/// user and the new expiry; `None` when the session is revoked, expired or gone.
+/// user, the new expiry and the key binding; `None` when the session is revoked, expired or
+/// gone.
 pub async fn touch<'e>(
     db: impl AnyExecutor<'e>,
     id: &SessionId,
     now: i64,
     ttl: i64,
     max_life: i64,
-) -> Result<Option<(UserId, i64)>, sqlx::Error> {
+) -> Result<Option<Touched>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE sessions SET last_used_at = $1, \
          expires_at = CASE WHEN $1 + $2 < created_at + $3 THEN $1 + $2 ELSE created_at + $3 END \
-         WHERE id = $4 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, expires_at",
+         WHERE id = $4 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, expires_at, dpop_jkt",
     )
     .bind(now)
     .bind(ttl)
@@ -109,7 +123,14 @@ pub async fn touch<'e>(
     .bind(id.as_str())
     .fetch_optional(db)
     .await?;
-    row.map(|r| Ok((UserId::from_trusted(r.try_get::<String, _>("user_id")?), r.try_get("expires_at")?))).transpose()
+    row.map(|r| {
+        Ok(Touched {
+            user_id: UserId::from_trusted(r.try_get::<String, _>("user_id")?),
+            expires_at: r.try_get("expires_at")?,
+            dpop_jkt: r.try_get("dpop_jkt")?,
+        })
+    })
+    .transpose()
 }
 
 /// What revoking one session did.

@@ -88,6 +88,8 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
         email: Email::from_trusted("a@b.co"),
         email_verified: true,
         role: Role::Admin,
+        // A bound token's confirmation survives the round trip.
+        cnf: Some(crate::claims::Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() }),
     };
     let token = issue(&claims, f.ring.signing_key()).unwrap();
     let (got, kid) = verify(&token, f.ring.keys(), &policy(), now).unwrap();
