@@ -8,13 +8,18 @@
 //!
 //! Environment: `TOKENFLOW_URL` (the issuer; the JWKS is `$TOKENFLOW_URL/.well-known/jwks.json`
 //! unless `JWKS_URL` says otherwise), `AUDIENCE` (default `tokenflow`), `LISTEN` (default
-//! `127.0.0.1:4000`), `LEEWAY_SECS` (default 30).
+//! `127.0.0.1:4000`), `LEEWAY_SECS` (default 30), `PUBLIC_URL` (default `http://LISTEN`).
 //!
 //! The keys are fetched at start, cached, refetched every minute, and refetched at once (at
 //! most once a second) when a token names a `kid` the cache does not know: that is how a key
 //! rotation at Tokenflow reaches this server. What it cannot see is revocation: a logged-out
 //! session's access token stays valid here until it expires, which is why access tokens are
 //! short-lived.
+//!
+//! A DPoP-bound token (claim `cnf.jkt`) is accepted only as `Authorization: DPoP` with a proof
+//! (RFC 9449) by that key for this request: `GET` and `PUBLIC_URL/protected` (`PUBLIC_URL`
+//! defaults to `http://LISTEN`), each proof's `jti` once within the window. Sent as `Bearer`, it
+//! is refused: the binding is the resource server's to check, or it is worth nothing.
 //!
 //! With `--introspect` it also asks Tokenflow (RFC 7662) whether a token that verified still
 //! holds, as `INTROSPECTION_CLIENT` (`id:secret`, one of Tokenflow's
@@ -39,9 +44,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokenflow::claims::Claims;
+use tokenflow::dpop::{self, ProofError, Replays};
 use tokenflow::error::TokenError;
 use tokenflow::keys::{Jwks, KeySet};
 use tokenflow::token::{self, Policy};
+use tokenflow::web::{Scheme, authorization_token};
 
 const REFETCH_EVERY: Duration = Duration::from_secs(60);
 const UNKNOWN_KID_REFETCH_MIN: Duration = Duration::from_secs(1);
@@ -101,6 +108,10 @@ struct App {
     keys: Arc<RemoteKeys>,
     policy: Arc<Policy>,
     introspection: Option<Arc<Introspection>>,
+    /// The URL clients address `/protected` at: what a DPoP proof's `htu` must name.
+    protected_url: Arc<str>,
+    /// DPoP proofs seen within the window.
+    replays: Arc<Replays>,
 }
 
 /// RFC 7662 answers, per token, for a few seconds; bounded: when full, expired answers are
@@ -167,14 +178,70 @@ fn refuse(challenge: &'static str, message: String) -> Response {
     (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)], body).into_response()
 }
 
+/// Why a token's binding does not hold for a request.
+enum Unbound {
+    /// The token and the scheme disagree (`token is DPoP-bound`, `... not ...`).
+    Token(&'static str),
+    Proof(ProofError),
+}
+
+impl IntoResponse for Unbound {
+    fn into_response(self) -> Response {
+        match self {
+            Unbound::Token(message) => refuse(r#"DPoP error="invalid_token", algs="ES256 EdDSA""#, message.into()),
+            Unbound::Proof(reason) => {
+                let body = Json(json!({"error": "invalid_dpop_proof", "message": reason.to_string()}));
+                let challenge = r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA""#;
+                (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)], body).into_response()
+            }
+        }
+    }
+}
+
+impl App {
+    /// RFC 9449 §7.1: a bound token only in the DPoP scheme, with one proof by its key for this
+    /// request, used once; an unbound one only as a bearer token.
+    fn check_binding(&self, claims: &Claims, scheme: Scheme, token: &str, headers: &HeaderMap) -> Result<(), Unbound> {
+        let Some(cnf) = &claims.cnf else {
+            return match scheme {
+                Scheme::Dpop => Err(Unbound::Token("token is not DPoP-bound")),
+                _ => Ok(()),
+            };
+        };
+        if scheme != Scheme::Dpop {
+            return Err(Unbound::Token("token is DPoP-bound"));
+        }
+        let mut proofs = headers.get_all("dpop").iter();
+        let proof = match (proofs.next().map(|v| v.to_str()), proofs.next()) {
+            (Some(Ok(proof)), None) => proof,
+            (None, _) => return Err(Unbound::Proof(ProofError::Missing)),
+            _ => return Err(Unbound::Proof(ProofError::Ambiguous)),
+        };
+        let now = tokenflow::time::now();
+        let request = dpop::Request { method: "GET", url: &self.protected_url, access_token: Some(token), now };
+        let proof = dpop::verify(proof, &request).map_err(Unbound::Proof)?;
+        if proof.jkt != cnf.jkt {
+            return Err(Unbound::Proof(ProofError::WrongKey));
+        }
+        if !self.replays.first_use(&proof, now) {
+            return Err(Unbound::Proof(ProofError::Replayed));
+        }
+        Ok(())
+    }
+}
+
 async fn protected(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Some(token) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(tokenflow::bearer_token) else {
+    let presented = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(authorization_token);
+    let Some((scheme, token)) = presented else {
         return refuse("Bearer", "missing bearer token".into());
     };
     let claims = match app.verify(token).await {
         Ok(claims) => claims,
         Err(reason) => return refuse(r#"Bearer error="invalid_token""#, reason.to_string()),
     };
+    if let Err(unbound) = app.check_binding(&claims, scheme, token, &headers) {
+        return unbound.into_response();
+    }
     let verified_by = match &app.introspection {
         None => "JWKS only: no secret, no database".to_string(),
         Some(introspection) => match introspection.active(token).await {
@@ -243,7 +310,9 @@ async fn main() -> Result<(), BoxError> {
     } else {
         None
     };
-    let app = App { keys, policy: Arc::new(policy), introspection };
+    let protected_url = format!("{}/protected", env("PUBLIC_URL", &format!("http://{listen}")).trim_end_matches('/'));
+    let replays = Arc::new(Replays::new(100_000));
+    let app = App { keys, policy: Arc::new(policy), introspection, protected_url: protected_url.into(), replays };
     let router = Router::new()
         .route("/protected", get(protected))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

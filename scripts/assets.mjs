@@ -37,8 +37,9 @@ const name = `tokenflow-${digest}`;
 
 const glue = fs.readFileSync(at("tokenflow.js"), "utf8")
   .replaceAll("tokenflow_bg.wasm", `${name}_bg.wasm`)
-  .replaceAll("./snippets/", `./snippets-${digest}/`)
-  // The import statements only: the import object's keys must keep the name the WASM imports.
+  // The import statements only: the import object's keys must keep the names the WASM imports
+  // (a snippet function the WASM calls without a shim is imported under its snippet's path).
+  .replace(/from (['"])\.\/snippets\//g, `from $1./snippets-${digest}/`)
   .replaceAll('from "./__wasm_split.js"', `from "./${name}-split.js"`);
 fs.writeFileSync(at(`${name}.js`), glue);
 fs.rmSync(at("tokenflow.js"));

@@ -1,4 +1,5 @@
-//! Public keys as published (RFC 7517, RFC 8037) and their RFC 7638 thumbprints.
+//! Public keys as published (RFC 7517, RFC 8037), their RFC 7638 thumbprints, and the hash of
+//! an access token that a DPoP proof carries.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,4 +31,15 @@ pub struct Jwks {
 pub fn thumbprint(x: &str) -> String {
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// RFC 7638 thumbprint of a P-256 public key given as base64url `x` and `y` (a DPoP key).
+pub fn p256_thumbprint(x: &str, y: &str) -> String {
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// `ath` of a DPoP proof: base64url of the SHA-256 of the access token's ASCII (RFC 9449 §4.2).
+pub fn access_token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }

@@ -28,11 +28,12 @@ pub enum Event {
         email: String,
         password_chars: usize,
     },
-    /// A server-function call went out, with the `Authorization` header it carried.
+    /// A server-function call went out, with the `Authorization` and `DPoP` headers it carried.
     RequestSent {
         path: String,
         carrier: Carrier,
         authorization: Option<String>,
+        proof: Option<String>,
     },
     /// Its answer: the status and the server's `Server-Timing`.
     ResponseReceived {

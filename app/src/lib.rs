@@ -34,6 +34,14 @@ use leptos_router::{Lazy, LazyRoute, StaticSegment, lazy_route};
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     content_security_policy();
+    // Where DPoP proofs' `htu` begin (the issuer), when the server takes proofs: the browser
+    // reads it here instead of asking for the server's metadata.
+    #[cfg(feature = "ssr")]
+    let dpop_htu_base = use_context::<tokenflow::AuthService>()
+        .filter(|auth| !auth.dpop_algorithms().is_empty())
+        .map(|auth| auth.public_base().to_string());
+    #[cfg(not(feature = "ssr"))]
+    let dpop_htu_base = None::<String>;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -42,6 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                {dpop_htu_base.map(|base| view! { <meta name=browser::DPOP_HTU_BASE content=base /> })}
                 // The fingerprinted stylesheet the build named (`scripts/assets.mjs`).
                 <link rel="stylesheet" href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name) />
                 <AutoReload options=options.clone() />

@@ -1,8 +1,10 @@
-//! Server-function clients. [`BearerClient`] carries the session: `Authorization: Bearer
-//! <token>` on every call, read from storage at send time (the `Client` trait gives `send` no
-//! `self`). [`PublicClient`] is for calls made before there is a token (sign-up, login,
-//! refresh). [`TamperClient`] sends whatever token it was handed, once. Each call emits what
-//! went out and what came back ([`Event::RequestSent`], [`Event::ResponseReceived`]).
+//! Server-function clients. [`BearerClient`] carries the session on every call, read from
+//! storage at send time (the `Client` trait gives `send` no `self`): `Authorization: Bearer
+//! <token>`, or for a DPoP-bound session `Authorization: DPoP <token>` and a `DPoP` proof
+//! signed for this very call by the browser's proof key. [`PublicClient`] is for calls made
+//! without a token; its sign-up, login and refresh carry a proof when the browser has a key.
+//! [`TamperClient`] sends whatever token it was handed, once. Each call emits what went out
+//! and what came back ([`Event::RequestSent`], [`Event::ResponseReceived`]).
 //!
 //! All three send with the browser's own `fetch` ([`browser::Outgoing`]) rather than
 //! `server_fn`'s browser client, whose responses expose their headers only as an `http`
@@ -12,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use http::Method;
@@ -25,34 +28,70 @@ use crate::browser::{self, Body, Incoming, Outgoing};
 use crate::events::{Carrier, Event, emit};
 
 thread_local! {
-    static NEXT_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+    static HANDED: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
-/// Make the next [`TamperClient`] call carry `token` (empty: no header at all).
-pub fn hand_token(token: String) {
-    NEXT_TOKEN.with(|t| *t.borrow_mut() = Some(token));
+/// Make the next [`TamperClient`] call carry `token` (empty: no header at all), as the
+/// session would: with the DPoP scheme and a fresh proof when the session is bound, or with
+/// `proof` when one was made beforehand (the session's key is gone after a logout).
+pub fn hand_token(token: String, proof: Option<String>) {
+    HANDED.with(|t| *t.borrow_mut() = Some((token, proof)));
+}
+
+/// The `Authorization` and `DPoP` headers of a call to `path`.
+async fn present(path: &str, carrier: Carrier) -> (Option<String>, Option<String>) {
+    let session = browser::load_session();
+    let bound = session.as_ref().and_then(|s| s.dpop_jkt.clone());
+    let proof = |token: Option<String>| browser::dpop_proof(bound.clone(), "POST", path.to_string(), token);
+    match carrier {
+        Carrier::Nothing if ["/fn/signup", "/fn/login", "/fn/refresh"].contains(&path) => {
+            // A sign-in is proved with the key just made; a refresh with its session's.
+            let key = if path == "/fn/refresh" { bound.clone() } else { None };
+            (None, browser::dpop_proof(key, "POST", path.to_string(), None).await)
+        }
+        Carrier::Nothing => (None, None),
+        Carrier::Session => match session {
+            Some(s) if bound.is_some() => (Some(s.authorization()), proof(Some(s.access_token.clone())).await),
+            Some(s) => (Some(s.authorization()), None),
+            None => (None, None),
+        },
+        Carrier::Handed => match HANDED.with(|t| t.borrow_mut().take()) {
+            Some((token, _)) if token.is_empty() => (None, None),
+            Some((token, Some(made))) => (Some(format!("DPoP {token}")), Some(made)),
+            Some((token, None)) if bound.is_some() => {
+                let made = proof(Some(token.clone())).await;
+                (Some(format!("DPoP {token}")), made)
+            }
+            Some((token, None)) => (Some(format!("Bearer {token}")), None),
+            None => (None, None),
+        },
+    }
 }
 
 fn send<E: FromServerFnError>(req: Outgoing, carrier: Carrier) -> impl Future<Output = Result<Incoming, E>> + Send {
+    let sent = carry(req, carrier);
+    async move { sent.await.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Request(e))) }
+}
+
+/// The call itself, boxed: one copy of it in the bundle, not one per server function and error
+/// type.
+fn carry(req: Outgoing, carrier: Carrier) -> Pin<Box<dyn Future<Output = Result<Incoming, String>> + Send>> {
     let path = req.url().split("/fn/").nth(1).map(|p| format!("/fn/{p}")).unwrap_or_default();
-    let token = match carrier {
-        Carrier::Nothing => None,
-        Carrier::Session => browser::load_session().map(|s| s.access_token),
-        Carrier::Handed => NEXT_TOKEN.with(|t| t.borrow_mut().take()).filter(|t| !t.is_empty()),
-    };
-    let authorization = token.map(|t| format!("Bearer {t}"));
-    if let Some(value) = &authorization {
-        req.append_header("Authorization", value);
-    }
-    emit(Event::RequestSent { path: path.clone(), carrier, authorization });
-    let sent = req.send();
-    async move {
-        let response = sent.await.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Request(e)))?;
+    Box::pin(browser::sendable(async move {
+        let (authorization, proof) = present(&path, carrier).await;
+        if let Some(value) = &authorization {
+            req.append_header("Authorization", value);
+        }
+        if let Some(value) = &proof {
+            req.append_header("DPoP", value);
+        }
+        emit(Event::RequestSent { path: path.clone(), carrier, authorization, proof });
+        let response = req.send().await?;
         let status = response.status();
         let server_timing = response.header(tokenflow::dto::SERVER_TIMING).unwrap_or_default();
         emit(Event::ResponseReceived { path, carrier, status, server_timing });
         Ok(response)
-    }
+    }))
 }
 
 /// Requests as server functions build them, made with the browser's own `fetch`. Server

@@ -1,28 +1,75 @@
 import { test, expect } from "@playwright/test";
-import { PASSWORD, operator, hydrated, logInInBrowser, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
+import { createHash } from "node:crypto";
+import { PASSWORD, operator, hydrated, jwsPart, logInInBrowser, signUpInBrowser, storedProofKey, storedSession, submitCredentials, uniqueEmail, watchConsole, withoutWebCrypto, screenshotPath } from "./helpers";
 
-test("sign up lands on the dashboard, stores the token, and sends it as Bearer", async ({ page }) => {
+/** RFC 7638 thumbprint of a P-256 public key. */
+function thumbprint(jwk: { x: string; y: string }): string {
+  return createHash("sha256").update(`{"crv":"P-256","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`).digest("base64url");
+}
+
+test("sign up binds the session to a key the page cannot export, sends DPoP proofs, and a reload keeps it", async ({ page }) => {
   const problems = watchConsole(page);
-  const bearerHeaders: string[] = [];
+  const calls: { authorization: string; dpop: string }[] = [];
   page.on("request", (req) => {
-    if (req.url().includes("/fn/whoami")) bearerHeaders.push(req.headers()["authorization"] ?? "");
+    const headers = req.headers();
+    if (req.url().includes("/fn/whoami")) calls.push({ authorization: headers["authorization"] ?? "", dpop: headers["dpop"] ?? "" });
   });
   const email = uniqueEmail("signup");
   await signUpInBrowser(page, email);
 
   const session = await storedSession(page);
   expect(session.user.email).toBe(email);
-  expect(session.access_token.split(".")).toHaveLength(3);
   expect(session.refresh_token.length).toBeGreaterThan(20);
-  expect(bearerHeaders.length).toBeGreaterThan(0);
-  expect(bearerHeaders[0]).toBe(`Bearer ${session.access_token}`);
+  const claims = jwsPart(session.access_token, 1);
+  expect(session.dpop_jkt).toBe(claims.cnf.jkt);
+  const key = await storedProofKey(page);
+  expect(key).not.toBeNull();
+  expect(thumbprint(key!)).toBe(claims.cnf.jkt);
+  expect(key!.extractable).toBe(false);
+  expect(key!.exported, "the private key cannot be read out, not even by the page's own script").toBe(false);
+
+  expect(calls.length).toBeGreaterThan(0);
+  expect(calls[0].authorization).toBe(`DPoP ${session.access_token}`);
+  const header = jwsPart(calls[0].dpop, 0);
+  expect(header.typ).toBe("dpop+jwt");
+  expect(header.alg).toBe("ES256");
+  expect(header.jwk.d).toBeUndefined();
+  expect(thumbprint(header.jwk)).toBe(claims.cnf.jkt);
+  const proof = jwsPart(calls[0].dpop, 1);
+  expect(proof.htm).toBe("POST");
+  expect(proof.htu).toMatch(/\/fn\/whoami$/);
+  expect(proof.ath).toBe(createHash("sha256").update(session.access_token).digest("base64url"));
   await expect(page.getByTestId("signed-in-as")).toHaveText(email);
   await page.screenshot({ path: screenshotPath("dashboard"), fullPage: true });
 
-  // A reload keeps the session: read from storage after hydration, no mismatch.
+  // A reload keeps the session and its key (from IndexedDB): a fresh proof by the same key.
   await page.reload();
   await hydrated(page);
   await expect(page.getByTestId("me-email")).toHaveText(email);
+  const last = calls[calls.length - 1];
+  expect(thumbprint(jwsPart(last.dpop, 0).jwk)).toBe(claims.cnf.jkt);
+  expect(jwsPart(last.dpop, 1).jti).not.toBe(proof.jti);
+
+  // Logging out forgets the key.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await expect.poll(() => storedProofKey(page)).toBeNull();
+  expect(problems).toEqual([]);
+});
+
+test("without WebCrypto the page falls back to a bearer session", async ({ page }) => {
+  const problems = watchConsole(page);
+  await withoutWebCrypto(page);
+  const authorizations: string[] = [];
+  page.on("request", (req) => {
+    if (req.url().includes("/fn/whoami")) authorizations.push(req.headers()["authorization"] ?? "");
+    if (req.url().includes("/fn/")) expect(req.headers()["dpop"]).toBeUndefined();
+  });
+  await signUpInBrowser(page, uniqueEmail("bearer"));
+  const session = await storedSession(page);
+  expect(session.dpop_jkt).toBeNull();
+  expect(jwsPart(session.access_token, 1).cnf).toBeUndefined();
+  expect(authorizations[0]).toBe(`Bearer ${session.access_token}`);
   expect(problems).toEqual([]);
 });
 
@@ -65,6 +112,8 @@ test("a user gets the 403 page on /admin and an admin sees the list", async ({ p
 
 test("log out clears storage and protected pages then go to the login", async ({ page }) => {
   const problems = watchConsole(page);
+  // A bearer session, so that this test can present the token itself afterwards.
+  await withoutWebCrypto(page);
   await signUpInBrowser(page, uniqueEmail("leaver"));
   const token = (await storedSession(page)).access_token;
   await page.getByRole("button", { name: "Log out" }).click();

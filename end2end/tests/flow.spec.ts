@@ -34,7 +34,9 @@ test("the timeline fills in live during a sign-in and the calls that follow", as
   const session = await storedSession(page);
   const bearer = await step(page, "sent-as-bearer");
   await expect(bearer).toHaveAttribute("data-outcome", "done");
-  await expect(bearer).toContainText(`Bearer ${session.access_token.slice(0, 24)}`);
+  await expect(bearer).toContainText(`DPoP ${session.access_token.slice(0, 24)}`);
+  await expect(bearer).toContainText('"typ":"dpop+jwt"');
+  await expect(bearer).toContainText(session.dpop_jkt);
   const signature = await step(page, "signature-verified");
   await expect(signature).toHaveAttribute("data-outcome", "done");
   await expect(signature).toContainText("jwt;dur=");
@@ -168,5 +170,39 @@ test("after a logout the JWKS-only verifier still accepts the token and Tokenflo
   const me = await request.get("/api/me", { headers: { Authorization: `Bearer ${token}` } });
   expect(me.status()).toBe(401);
   await page.locator("#verifiers").screenshot({ path: screenshotPath("verifiers") });
+  expect(problems).toEqual([]);
+});
+
+test("a stolen DPoP-bound token is refused four ways, each with its reason and a curl line that repeats it", async ({ page, request }) => {
+  const problems = watchConsole(page);
+  await signUpInBrowser(page, uniqueEmail("thief"));
+  await page.goto("/flow");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Steal it and replay it" }).click();
+  const table = page.getByTestId("steal-table");
+  await expect(page.getByTestId("steal-holder")).toContainText(/^200 OK as thief-/);
+  await expect(page.getByTestId("steal-bearer")).toHaveText("401 invalid_token: token is DPoP-bound");
+  await expect(page.getByTestId("steal-other-key")).toHaveText("401 invalid_dpop_proof: DPoP proof key is not the one the token is bound to");
+  await expect(page.getByTestId("steal-replayed")).toHaveText("401 invalid_dpop_proof: DPoP proof was already used");
+  await expect(page.getByTestId("steal-other-url")).toHaveText("401 invalid_dpop_proof: DPoP proof htu does not match the request URL");
+  await expect(table.locator('[data-attempt="replayed"]')).toContainText('WWW-Authenticate: DPoP error="invalid_dpop_proof"');
+
+  // The curl lines say exactly what was sent: replayed here, each gets the same refusal.
+  const session = await storedSession(page);
+  for (const [id, message] of [
+    ["bearer", "token is DPoP-bound"],
+    ["replayed", "DPoP proof was already used"],
+    ["other-url", "DPoP proof htu does not match the request URL"],
+    ["other-key", "DPoP proof key is not the one the token is bound to"],
+  ]) {
+    const curl = (await page.getByTestId(`curl-${id}`).textContent())!;
+    expect(curl).toContain(session.access_token);
+    const headers: Record<string, string> = {};
+    for (const [, name, value] of curl.matchAll(/-H '([^:]+): ([^']+)'/g)) headers[name] = value;
+    const answer = await request.get("/api/me", { headers });
+    expect(answer.status(), id).toBe(401);
+    expect((await answer.json()).message, id).toBe(message);
+  }
+  await page.locator("#steal-lab").screenshot({ path: screenshotPath("steal-lab") });
   expect(problems).toEqual([]);
 });

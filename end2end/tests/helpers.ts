@@ -72,3 +72,37 @@ export function operator(...args: string[]): string {
     stdio: "pipe",
   }).toString();
 }
+
+/**
+ * Take WebCrypto away from the app (as on a page served over plain HTTP from another host):
+ * it cannot make a proof key, so its sessions are bearer ones.
+ */
+export async function withoutWebCrypto(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined, configurable: true });
+  });
+}
+
+/** The JSON of a JWS part (header or claims). */
+export function jwsPart(jws: string, index: 0 | 1): any {
+  return JSON.parse(Buffer.from(jws.split(".")[index], "base64url").toString());
+}
+
+/** The DPoP proof key this origin keeps in IndexedDB: its public half, and whether the private one exports. */
+export async function storedProofKey(page: Page): Promise<{ x: string; y: string; extractable: boolean; exported: boolean } | null> {
+  return page.evaluate(async () => {
+    const key: any = await new Promise((resolve, reject) => {
+      const open = indexedDB.open("tokenflow", 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("dpop");
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const request = open.result.transaction("dpop", "readonly").objectStore("dpop").get("key");
+        request.onsuccess = () => { open.result.close(); resolve(request.result); };
+        request.onerror = () => reject(request.error);
+      };
+    });
+    if (!key) return null;
+    const exported = await crypto.subtle.exportKey("jwk", key.pair.privateKey).then(() => true, () => false);
+    return { x: key.x, y: key.y, extractable: key.pair.privateKey.extractable, exported };
+  });
+}

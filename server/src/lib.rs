@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod probe;
 pub mod routes;
 pub mod state;
 mod timeouts;

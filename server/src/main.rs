@@ -33,6 +33,33 @@ enum Command {
     /// Accounts, as the operator (each change is in the audit log).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Send the JWT forgery catalogue (and DPoP misuse) to a protected URL with a valid token;
+    /// report what it accepted. Exit 1 if it accepted any forgery, 2 if it could not judge.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The protected URL.
+    url: String,
+    /// A token the URL accepts now.
+    #[arg(long, env = "PROBE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The issuer's JWK set [default: the token's iss + /.well-known/jwks.json].
+    #[arg(long)]
+    jwks: Option<String>,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The issuer's Ed25519 signing key (PKCS#8 PEM; a test issuer's): adds the forgeries
+    /// whose signature holds and whose claims do not.
+    #[arg(long)]
+    signing_key: Option<std::path::PathBuf>,
+    /// The key a DPoP-bound token is bound to (PKCS#8 PEM, P-256 or Ed25519).
+    #[arg(long)]
+    dpop_key: Option<std::path::PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +122,9 @@ fn main() -> ExitCode {
 
 async fn tokenflow_main() -> ExitCode {
     let cli = parse_cli();
+    if let Some(Command::Probe(args)) = cli.command {
+        return probe(args).await;
+    }
     let Ok(mut config) = load_config(cli.settings) else { return ExitCode::from(2) };
     if let Err(e) = config.load_key_encryption() {
         eprintln!("tokenflow: refusing to start: {e:#}");
@@ -104,12 +134,63 @@ async fn tokenflow_main() -> ExitCode {
         Command::Serve => return run(config).await,
         Command::Keys(command) => keys(command, &config).await,
         Command::Users(command) => users(command, &config).await,
+        Command::Probe(_) => unreachable!("handled before the configuration"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tokenflow: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tokenflow probe`: needs no configuration, database or keys of its own.
+async fn probe(args: ProbeArgs) -> ExitCode {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map(zeroize::Zeroizing::new).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let signing_key = match args.signing_key.as_deref().map(read).transpose() {
+        Ok(pem) => pem.map(|pem| {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("--signing-key: {e}"))
+        }),
+        Err(e) => Some(Err(e)),
+    };
+    let dpop_key = match args.dpop_key.as_deref().map(read).transpose() {
+        Ok(pem) => pem.map(|pem| {
+            tokenflow::dpop::ProofKey::from_pkcs8_pem(&pem)
+                .ok_or("--dpop-key: not a PKCS#8 P-256 or Ed25519 key".into())
+        }),
+        Err(e) => Some(Err(e)),
+    };
+    let (signing_key, dpop_key) = match (signing_key.transpose(), dpop_key.transpose()) {
+        (Ok(signing_key), Ok(dpop_key)) => (signing_key, dpop_key),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("tokenflow probe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let probe = server::probe::Probe {
+        url: args.url,
+        method: args.method.to_ascii_uppercase(),
+        token: args.token,
+        jwks: args.jwks,
+        signing_key,
+        dpop_key,
+    };
+    match server::probe::run(&probe).await {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.table());
+            }
+            if report.accepted() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Err(e) => {
+            eprintln!("tokenflow probe: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

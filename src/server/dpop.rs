@@ -16,10 +16,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub use crate::jwk::{access_token_hash, p256_thumbprint};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// The proof's media type (RFC 9449 §4.2).
 pub const PROOF_TYP: &str = "dpop+jwt";
@@ -209,11 +209,6 @@ pub fn verify(proof: &str, request: &Request<'_>) -> Result<Proof, ProofError> {
     Ok(Proof { jkt, jti, iat })
 }
 
-/// `ath`: base64url of the SHA-256 of the access token's ASCII (RFC 9449 §4.2).
-pub fn access_token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ProofError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| ProofError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
@@ -251,12 +246,6 @@ fn public_key(jwk: &PublicJwk, alg: &str) -> Result<(Key, String), ProofError> {
         }
         _ => Err(ProofError::BadKey),
     }
-}
-
-/// RFC 7638 thumbprint of a P-256 public key given as base64url `x` and `y`.
-pub fn p256_thumbprint(x: &str, y: &str) -> String {
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
 fn verify_signature(key: &Key, signing_input: &[u8], signature: &[u8]) -> Result<(), ProofError> {

@@ -12,6 +12,10 @@ pub use imp::*;
 use serde::{Deserialize, Serialize};
 use tokenflow::dto::{TokenResponse, User};
 
+/// The `<meta>` that tells the browser where DPoP proofs' `htu` begin (the server's issuer);
+/// absent when the server takes no proofs.
+pub const DPOP_HTU_BASE: &str = "tokenflow-dpop-htu-base";
+
 /// The one `localStorage` key Tokenflow uses.
 pub const STORAGE_KEY: &str = "tokenflow.session";
 
@@ -25,11 +29,19 @@ pub struct StoredSession {
     /// Its lifetime, to pick when to refresh.
     pub expires_in: u64,
     pub user: User,
+    /// The thumbprint of the proof key a DPoP-bound session is bound to (`cnf.jkt`); `None`
+    /// for a bearer session.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl StoredSession {
-    pub fn from_response(tokens: TokenResponse, now: i64) -> StoredSession {
+    /// The session of a token response received at `now`; `proof_key` is the thumbprint of
+    /// the key its sign-in or refresh was proved with, which a `DPoP` session is bound to.
+    pub fn from_response(tokens: TokenResponse, now: i64, proof_key: Option<String>) -> StoredSession {
+        let dpop_jkt = proof_key.filter(|_| tokens.token_type == "DPoP");
         StoredSession {
+            dpop_jkt,
             expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(0),
             expires_in: tokens.expires_in,
             access_token: tokens.access_token,
@@ -42,6 +54,13 @@ impl StoredSession {
     /// short ones.
     pub fn refresh_lead(&self) -> u64 {
         (self.expires_in / 4).clamp(1, 60)
+    }
+
+    /// `Authorization` for a protected call: `DPoP <token>` for a bound session, else
+    /// `Bearer <token>`.
+    pub fn authorization(&self) -> String {
+        let scheme = if self.dpop_jkt.is_some() { "DPoP" } else { "Bearer" };
+        format!("{scheme} {}", self.access_token)
     }
 
     /// When to refresh.

@@ -122,3 +122,29 @@ pub fn mark_hydrated() {}
 pub async fn with_lock<T: 'static>(_: &str, task: impl Future<Output = T> + 'static) -> Option<T> {
     Some(task.await)
 }
+
+/// No proof key on the server.
+pub async fn new_proof_key() -> Option<String> {
+    None
+}
+
+/// No proofs from the server.
+pub async fn dpop_proof(_: Option<String>, _: &'static str, _: String, _: Option<String>) -> Option<String> {
+    None
+}
+
+/// No proofs from the server.
+pub async fn thief_proof(_: &'static str, _: String, _: String) -> Option<String> {
+    None
+}
+
+pub fn forget_proof_key(_: String) {}
+
+pub fn proof_key_thumbprint() -> Option<String> {
+    None
+}
+
+/// Already `Send` here.
+pub fn sendable<F: Future + Send + 'static>(future: F) -> F {
+    future
+}

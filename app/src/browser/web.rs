@@ -204,16 +204,6 @@ pub fn mark_hydrated() {
 /// Run `task` while holding the named Web Lock (shared by every tab of this origin); without
 /// the API (old browsers), just run it. `None` if the lock was refused and nothing ran.
 pub async fn with_lock<T: 'static>(name: &str, task: impl Future<Output = T> + 'static) -> Option<T> {
-    #[wasm_bindgen(inline_js = "export function lock_request(name, task) {
-        if (globalThis.navigator && navigator.locks && navigator.locks.request) {
-            return navigator.locks.request(name, () => task());
-        }
-        return Promise.resolve().then(() => task());
-    }")]
-    extern "C" {
-        fn lock_request(name: &str, task: &JsValue) -> js_sys::Promise;
-    }
-
     let slot: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
     let out = Rc::clone(&slot);
     let run = Closure::once_into_js(move || {
@@ -224,4 +214,176 @@ pub async fn with_lock<T: 'static>(name: &str, task: impl Future<Output = T> + '
     });
     let _ = wasm_bindgen_futures::JsFuture::from(lock_request(name, &run)).await;
     slot.borrow_mut().take()
+}
+
+// The page's one JavaScript snippet (the bundle splitter keeps one per crate): Web Locks, and
+// DPoP (RFC 9449): this browser's proof key, a P-256 pair made by WebCrypto as not extractable
+// (script can sign with it, never read it) and kept in IndexedDB (a CryptoKey survives there, so
+// a reload keeps the session usable); and the proofs it signs.
+
+#[wasm_bindgen(inline_js = r#"
+export function lock_request(name, task) {
+    if (globalThis.navigator && navigator.locks && navigator.locks.request) {
+        return navigator.locks.request(name, () => task());
+    }
+    return Promise.resolve().then(() => task());
+}
+const DB = "tokenflow", STORE = "dpop", ID = "key";
+function store(mode, op) {
+    return new Promise((resolve, reject) => {
+        const open = indexedDB.open(DB, 1);
+        open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+            const db = open.result;
+            const tx = db.transaction(STORE, mode);
+            const request = op(tx.objectStore(STORE));
+            tx.oncomplete = () => { db.close(); resolve(request.result); };
+            tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+        };
+    });
+}
+const bytes = (text) => new TextEncoder().encode(text);
+const b64u = (data) => btoa(String.fromCharCode(...new Uint8Array(data))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const sha256 = async (text) => b64u(await crypto.subtle.digest("SHA-256", bytes(text)));
+export function dpop_supported() {
+    return !!(globalThis.isSecureContext && globalThis.crypto && crypto.subtle && crypto.randomUUID && globalThis.indexedDB);
+}
+export async function dpop_generate(keep) {
+    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    const { x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    const jkt = await sha256(`{"crv":"P-256","kty":"EC","x":"${x}","y":"${y}"}`);
+    const key = { pair, x, y, jkt };
+    if (keep) await store("readwrite", (s) => s.put(key, ID));
+    return key;
+}
+export function dpop_load() { return store("readonly", (s) => s.get(ID)); }
+export function dpop_delete() { return store("readwrite", (s) => s.delete(ID)); }
+export async function dpop_sign(key, htm, htu, token) {
+    const header = { typ: "dpop+jwt", alg: "ES256", jwk: { kty: "EC", crv: "P-256", x: key.x, y: key.y } };
+    const claims = { jti: crypto.randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
+    if (token) claims.ath = await sha256(token);
+    const input = `${b64u(bytes(JSON.stringify(header)))}.${b64u(bytes(JSON.stringify(claims)))}`;
+    const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.pair.privateKey, bytes(input));
+    return `${input}.${b64u(signature)}`;
+}
+"#)]
+extern "C" {
+    fn lock_request(name: &str, task: &JsValue) -> js_sys::Promise;
+    fn dpop_supported() -> bool;
+    fn dpop_generate(keep: bool) -> js_sys::Promise;
+    fn dpop_load() -> js_sys::Promise;
+    fn dpop_delete() -> js_sys::Promise;
+    fn dpop_sign(key: &JsValue, htm: &str, htu: &str, token: Option<String>) -> js_sys::Promise;
+}
+
+/// The proof key as loaded: the stored object (`{pair, x, y, jkt}`, its thumbprint computed
+/// by WebCrypto's SHA-256 when it was made) and that thumbprint. The proof itself is built
+/// and signed on the JavaScript side of WebCrypto too, so the bundle carries no SHA-256 or
+/// base64 of its own for it.
+#[derive(Clone)]
+struct ProofKey {
+    stored: JsValue,
+    jkt: String,
+}
+
+impl ProofKey {
+    fn from_stored(stored: JsValue) -> Option<ProofKey> {
+        let jkt = js_sys::Reflect::get(&stored, &JsValue::from_str("jkt")).ok()?.as_string()?;
+        Some(ProofKey { stored, jkt })
+    }
+}
+
+thread_local! {
+    static PROOF_KEY: RefCell<Option<ProofKey>> = const { RefCell::new(None) };
+}
+
+/// The server's issuer, which `htu` is built on, if the server takes DPoP proofs: the page
+/// says so in a `<meta>` ([`super::DPOP_HTU_BASE`]).
+fn proof_base() -> Option<String> {
+    let selector = format!("meta[name=\"{}\"]", super::DPOP_HTU_BASE);
+    document().query_selector(&selector).ok()??.get_attribute("content")
+}
+
+/// A new proof key for a sign-in, replacing any other; its thumbprint. `None` where the
+/// browser lacks WebCrypto or IndexedDB (a page not served over HTTPS or from localhost), or
+/// the server takes no proofs: then the session is a bearer one.
+pub async fn new_proof_key() -> Option<String> {
+    PROOF_KEY.with(|k| k.borrow_mut().take());
+    if !dpop_supported() || proof_base().is_none() {
+        return None;
+    }
+    let key = ProofKey::from_stored(JsFuture::from(dpop_generate(true)).await.ok()?)?;
+    let jkt = key.jkt.clone();
+    PROOF_KEY.with(|k| *k.borrow_mut() = Some(key));
+    Some(jkt)
+}
+
+/// The thumbprint of the proof key in use, if any.
+pub fn proof_key_thumbprint() -> Option<String> {
+    PROOF_KEY.with(|k| k.borrow().as_ref().map(|key| key.jkt.clone()))
+}
+
+/// The proof key, the one with thumbprint `jkt` when given: from memory, else from IndexedDB
+/// (another tab may have signed in with a new one).
+async fn proof_key(jkt: Option<&str>) -> Option<ProofKey> {
+    let fits = |key: &ProofKey| jkt.is_none_or(|jkt| key.jkt == jkt);
+    if let Some(key) = PROOF_KEY.with(|k| k.borrow().clone()).filter(fits) {
+        return Some(key);
+    }
+    if !dpop_supported() {
+        return None;
+    }
+    let key = ProofKey::from_stored(JsFuture::from(dpop_load()).await.ok()?)?;
+    PROOF_KEY.with(|k| *k.borrow_mut() = Some(key.clone()));
+    Some(key).filter(fits)
+}
+
+/// A DPoP proof for `method` and `path` of this server, signed now by the proof key (the one
+/// with thumbprint `jkt` when given), with `ath` when it goes with `access_token`. `None` when
+/// there is no such key.
+pub async fn dpop_proof(
+    jkt: Option<String>,
+    method: &'static str,
+    path: String,
+    access_token: Option<String>,
+) -> Option<String> {
+    let key = proof_key(jkt.as_deref()).await?;
+    sign_proof(&key, method, &path, access_token).await
+}
+
+/// What a thief can make: a well-formed proof for the request, signed by a key of their own
+/// (made here and thrown away), not the one the token is bound to.
+pub async fn thief_proof(method: &'static str, path: String, access_token: String) -> Option<String> {
+    if !dpop_supported() {
+        return None;
+    }
+    let key = ProofKey::from_stored(JsFuture::from(dpop_generate(false)).await.ok()?)?;
+    sign_proof(&key, method, &path, Some(access_token)).await
+}
+
+/// A future of this thread made `Send` for the server-function client's signature (the
+/// browser has one thread; it is never sent anywhere).
+pub fn sendable<F: Future + 'static>(future: F) -> impl Future<Output = F::Output> + Send {
+    SendWrapper::new(future)
+}
+
+async fn sign_proof(key: &ProofKey, method: &str, path: &str, access_token: Option<String>) -> Option<String> {
+    let htu = format!("{}{path}", proof_base()?);
+    JsFuture::from(dpop_sign(&key.stored, method, &htu, access_token)).await.ok()?.as_string()
+}
+
+/// Forget the proof key of a session that ended (the one with thumbprint `jkt`; another tab's
+/// newer sign-in keeps its own).
+pub fn forget_proof_key(jkt: String) {
+    leptos::task::spawn_local(async move {
+        PROOF_KEY.with(|k| k.borrow_mut().take_if(|key| key.jkt == jkt));
+        if !dpop_supported() {
+            return;
+        }
+        let stored = JsFuture::from(dpop_load()).await.ok().and_then(ProofKey::from_stored);
+        if stored.is_some_and(|key| key.jkt == jkt) {
+            let _ = JsFuture::from(dpop_delete()).await;
+        }
+    });
 }

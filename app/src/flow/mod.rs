@@ -1,13 +1,14 @@
 //! Everything that exists to *show* the token flow: the `/flow` page, its timeline, the token
-//! inspector, the tamper lab and its forgeries, the two verifiers after a logout, and the
+//! inspector, the tamper lab and its forgeries, the steal-this-token lab, the two verifiers
+//! after a logout, and the
 //! record they show, filled in from the app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
 //! Its code is a chunk of its own, loaded with the page; what happened before is replayed from
 //! the events the app keeps.
 
-mod forgeries;
 mod inspector;
 mod page;
 mod record;
+mod steal;
 mod tamper;
 mod timeline;
 mod verifiers;
@@ -52,13 +53,11 @@ fn on_event(event: &Event) {
                 ("password", format!("{} ({password_chars} characters; masked here, sent in full)", "•".repeat(8))),
             ],
         ),
-        Event::RequestSent { path, carrier: Carrier::Session, authorization } => {
+        Event::RequestSent { path, carrier: Carrier::Session, authorization, proof } => {
             let header = authorization.as_deref().map_or("(none: no session)".to_string(), |h| preview(h, 31));
-            record(
-                Step::SentAsBearer,
-                Outcome::Done,
-                vec![("Request", format!("POST {path}")), ("Authorization", header)],
-            );
+            let mut rows = vec![("Request", format!("POST {path}")), ("Authorization", header)];
+            rows.extend(proof.as_deref().map_or_else(Vec::new, proof_rows));
+            record(Step::SentAsBearer, Outcome::Done, rows);
         }
         Event::RequestSent { .. } => {}
         Event::ResponseReceived { path, carrier, status, server_timing } => {
@@ -72,6 +71,23 @@ fn on_event(event: &Event) {
         }
         Event::SignedOut => {}
     }
+}
+
+/// A DPoP proof as the timeline shows it: its header and claims, and the key's thumbprint,
+/// which the token's `cnf.jkt` must equal.
+fn proof_rows(proof: &str) -> Vec<(&'static str, String)> {
+    let Ok(decoded) = tokenflow::inspect::decode(proof) else {
+        return vec![("DPoP", preview(proof, 24))];
+    };
+    let jwk = &decoded.header["jwk"];
+    let jkt =
+        tokenflow::jwk::p256_thumbprint(jwk["x"].as_str().unwrap_or_default(), jwk["y"].as_str().unwrap_or_default());
+    vec![
+        ("DPoP proof header", decoded.header.to_string()),
+        ("DPoP proof claims", serde_json::to_string_pretty(&decoded.claims).unwrap_or_default()),
+        ("Key thumbprint (must be the token's cnf.jkt)", jkt),
+        ("Signed with", "this browser's P-256 key (ES256), made by WebCrypto as not extractable".into()),
+    ]
 }
 
 /// What the server says about its own work, from `Server-Timing`.
@@ -127,7 +143,7 @@ fn record_issue(session: &StoredSession) {
         Outcome::Done,
         vec![
             ("access_token", preview(&session.access_token, 24)),
-            ("token_type", "Bearer".into()),
+            ("token_type", if session.dpop_jkt.is_some() { "DPoP" } else { "Bearer" }.into()),
             ("expires_in", format!("{} s", session.expires_in)),
             (
                 "refresh_token",
@@ -140,8 +156,17 @@ fn record_issue(session: &StoredSession) {
         Outcome::Done,
         vec![
             ("Where", format!("localStorage[\"{STORAGE_KEY}\"], written with gloo-storage")),
-            ("What", "access_token, refresh_token, expires_at, expires_in, user".into()),
+            ("What", "access_token, refresh_token, expires_at, expires_in, user, dpop_jkt".into()),
             ("Read", "only in the browser, after hydration; every tab follows it through storage events".into()),
+            (
+                "Proof key",
+                match &session.dpop_jkt {
+                    Some(jkt) => {
+                        format!("P-256, not extractable, in IndexedDB (\"tokenflow\"/\"dpop\"); thumbprint {jkt}")
+                    }
+                    None => "none: a bearer session (this browser cannot make one, or the server binds none)".into(),
+                },
+            ),
         ],
     );
     record(Step::ExpiryAndRefresh, Outcome::Done, vec![]);

@@ -1,12 +1,12 @@
 //! `/flow`: the ten steps filling in live from this person's own actions, the token inspector,
-//! the tamper lab, and what 401 and 403 mean.
+//! the tamper lab, the steal-this-token lab, and what 401 and 403 mean.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use tokenflow::jwk::Jwks;
 
 use super::record::{Outcome, Step, add_fact, flow, record, record_outcome};
-use super::{JwksResource, inspector, tamper, timeline, verifiers};
+use super::{JwksResource, inspector, steal, tamper, timeline, verifiers};
 use crate::browser;
 use crate::error::ApiFailure;
 use crate::pages::{AuthForm, Purpose};
@@ -33,6 +33,7 @@ pub fn Flow() -> impl IntoView {
         <AuthnVsAuthz />
         <inspector::Inspector jwks />
         <tamper::TamperLab jwks />
+        <steal::StealLab />
         <verifiers::Verifiers jwks />
     }
 }
@@ -60,7 +61,7 @@ fn Controls() -> impl IntoView {
                 }
                 _ => {
                     // No token at all: the server cannot tell who is asking.
-                    hand_token(String::new());
+                    hand_token(String::new(), None);
                     let result = server_fns::probe().await;
                     record(Step::SentAsBearer, Outcome::Refused, vec![("Authorization", "(no header sent)".into())]);
                     record_outcome(&result);

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::forgeries::{Forgery, forgeries};
 use leptos::prelude::*;
+use tokenflow::forge::{Forgery, tamper_lab};
 
 use super::JwksResource;
 use super::record::preview;
@@ -30,13 +30,13 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
         let kid =
             tokenflow::inspect::decode(&s.access_token).ok().and_then(|d| d.header["kid"].as_str().map(str::to_string));
         let x = keys.keys.iter().find(|k| Some(&k.kid) == kid.as_ref()).map(|k| k.x.clone()).unwrap_or_default();
-        forgeries(&s.access_token, &x, now()).map_err(|e| e.to_string())
+        tamper_lab(&s.access_token, &x, now()).map_err(|e| e.to_string())
     });
     let send = move |list: Vec<Forgery>| {
         busy.set(true);
         leptos::task::spawn_local(async move {
             for forgery in list {
-                hand_token(forgery.token.clone());
+                hand_token(forgery.token.clone(), None);
                 let answer = server_fns::probe().await.map(|me| format!("200 OK as {}", me.user.email));
                 results.update(|r| {
                     r.insert(forgery.id, answer);
@@ -80,6 +80,7 @@ pub fn TamperLab(jwks: JwksResource) -> impl IntoView {
                                                 <td>
                                                     <strong>{f.title}</strong>
                                                     <p class="muted">{f.attack}</p>
+                                                    <p class="muted">{f.reference}</p>
                                                     <button
                                                         class="secondary"
                                                         on:click=move |_| send(vec![one.clone()])

@@ -29,9 +29,15 @@ pub fn Verifiers(jwks: JwksResource) -> impl IntoView {
     let compare = move |_| {
         let SessionState::SignedIn(signed_in) = session.current() else { return };
         let token = signed_in.access_token;
+        let bound = signed_in.dpop_jkt;
         let keys = jwks.get_untracked();
         busy.set(true);
         leptos::task::spawn_local(async move {
+            // A bound token goes with a proof by its key, which the logout forgets: made now.
+            let proof = match bound {
+                Some(jkt) => browser::dpop_proof(Some(jkt), "POST", "/fn/probe".into(), Some(token.clone())).await,
+                None => None,
+            };
             let _ = with_auth(session, server_fns::logout).await;
             session.sign_out_locally();
             let logged_out = browser::now_ms();
@@ -41,7 +47,7 @@ pub fn Verifiers(jwks: JwksResource) -> impl IntoView {
                 _ => Err("the JWKS could not be fetched".to_string()),
             };
             // Tokenflow: the same token, sent as it was before the logout.
-            hand_token(token);
+            hand_token(token, proof);
             let tokenflow = server_fns::probe()
                 .await
                 .map(|me| format!("accepted as {}", me.user.email))

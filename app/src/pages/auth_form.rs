@@ -70,6 +70,8 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
         let navigate = navigate.clone();
         credentials_sent(purpose, &e, &p);
         leptos::task::spawn_local(async move {
+            // A new proof key for the new session, where the browser can make one.
+            browser::new_proof_key().await;
             let result = match purpose {
                 Purpose::Signup => server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
                 Purpose::Login => server_fns::login(e, p).await,

@@ -54,25 +54,31 @@ impl Session {
     /// Keep a new token response from a sign-in: storage first (other tabs see it), then the
     /// signal.
     pub fn sign_in(&self, tokens: TokenResponse) {
-        let session = self.store(tokens);
+        // Proved with the key just made for it.
+        let session = self.store(tokens, browser::proof_key_thumbprint());
         emit(Event::SignedIn(session));
     }
 
-    /// Keep the token response of a refresh.
+    /// Keep the token response of a refresh (proved with the session's own key).
     fn refreshed(&self, tokens: TokenResponse) {
-        let session = self.store(tokens);
+        let bound = browser::load_session().and_then(|s| s.dpop_jkt);
+        let session = self.store(tokens, bound);
         emit(Event::Refreshed(session));
     }
 
-    fn store(&self, tokens: TokenResponse) -> StoredSession {
-        let session = StoredSession::from_response(tokens, now());
+    fn store(&self, tokens: TokenResponse, proof_key: Option<String>) -> StoredSession {
+        let session = StoredSession::from_response(tokens, now(), proof_key);
         browser::save_session(&session);
         self.state.set(SessionState::SignedIn(session.clone()));
         session
     }
 
-    /// Forget the session here and, through the `storage` event, in every other tab.
+    /// Forget the session here and, through the `storage` event, in every other tab, and the
+    /// proof key it was bound to.
     pub fn sign_out_locally(&self) {
+        if let Some(jkt) = browser::load_session().and_then(|s| s.dpop_jkt) {
+            browser::forget_proof_key(jkt);
+        }
         browser::clear_session();
         self.state.set(SessionState::SignedOut);
         emit(Event::SignedOut);

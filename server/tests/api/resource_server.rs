@@ -68,6 +68,51 @@ async fn a_third_party_verifies_tokens_with_only_the_jwks() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_bound_token_needs_a_proof_by_its_key_at_the_resource_server_too() {
+    use tokenflow::dpop::ProofKey;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let (_resource, base) = start_example(&app, &[], &[]).await;
+    app.signed_up("bound@example.com").await;
+    let key = ProofKey::generate_p256().unwrap();
+    let now = tokenflow::time::now();
+    let sign_in = key.proof("POST", "http://tokenflow.test/api/auth/login", None, now).unwrap();
+    let login = serde_json::json!({"email": "bound@example.com", "password": PASSWORD});
+    let response =
+        app.client.post(app.url("/api/auth/login")).header("DPoP", sign_in).json(&login).send().await.unwrap();
+    let token = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+
+    let url = format!("{base}/protected");
+    let client = reqwest::Client::new();
+    let call = async |authorization: String, proof: Option<&str>| {
+        let mut request = client.get(&url).header("authorization", authorization);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json::<Value>().await.unwrap()["message"].as_str().unwrap_or_default().to_string())
+    };
+    let refused = |message: &str| (StatusCode::UNAUTHORIZED, message.to_string());
+    assert_eq!(call(format!("Bearer {token}"), None).await, refused("token is DPoP-bound"));
+    let proof = key.proof("GET", &url, Some(&token), now).unwrap();
+    let (status, message) = call(format!("DPoP {token}"), Some(&proof)).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    assert_eq!(call(format!("DPoP {token}"), Some(&proof)).await, refused("DPoP proof was already used"));
+    // A proof the holder made for Tokenflow is not one for this server.
+    let for_tokenflow = key.proof("GET", "http://tokenflow.test/api/me", Some(&token), now).unwrap();
+    assert_eq!(
+        call(format!("DPoP {token}"), Some(&for_tokenflow)).await,
+        refused("DPoP proof htu does not match the request URL")
+    );
+    let thief = ProofKey::generate_ed25519().unwrap().proof("GET", &url, Some(&token), now).unwrap();
+    assert_eq!(
+        call(format!("DPoP {token}"), Some(&thief)).await,
+        refused("DPoP proof key is not the one the token is bound to")
+    );
+    app.stop().await;
+}
+
 /// The example started beside `app`, with `args` and `vars`; its base URL. Killed on drop.
 async fn start_example(app: &TestApp, args: &[&str], vars: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

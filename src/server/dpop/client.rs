@@ -46,6 +46,27 @@ impl ProofKey {
         Ok(ProofKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
+    /// A key from a PKCS#8 PEM file (P-256 or Ed25519); `None` for anything else.
+    pub fn from_pkcs8_pem(pem: &str) -> Option<ProofKey> {
+        use p256::pkcs8::DecodePrivateKey;
+        p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
+            .map(ProofKey::P256)
+            .ok()
+            .or_else(|| ed25519_dalek::SigningKey::from_pkcs8_pem(pem).ok().map(ProofKey::Ed25519))
+    }
+
+    /// The key as PKCS#8 PEM (a secret: for a file only its owner reads).
+    ///
+    /// # Errors
+    /// Only if encoding fails, which these key types do not.
+    pub fn to_pkcs8_pem(&self) -> Result<zeroize::Zeroizing<String>, p256::pkcs8::Error> {
+        use p256::pkcs8::EncodePrivateKey;
+        match self {
+            ProofKey::Ed25519(key) => key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF),
+            ProofKey::P256(key) => key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF),
+        }
+    }
+
     /// `ES256` or `EdDSA`.
     pub fn alg(&self) -> &'static str {
         match self {
