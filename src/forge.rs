@@ -146,9 +146,9 @@ pub fn tamper_lab(token: &str, public_x: &str, now: i64) -> Result<Vec<Forgery>,
         Forgery {
             id: "unknown-kid",
             title: "Unknown kid",
-            attack: "Point kid at a key the server does not have, hoping it fetches or trusts one.",
+            attack: "Sign with an attacker's key and point kid at it, a key the server does not have, hoping it fetches or trusts one.",
             reference: "RFC 8725 §3.10: do not trust received claims",
-            token: join(&p.header_with("kid", json!("attacker-key-1")), &p.claims, &p.signature),
+            token: signed(&p.header_with("kid", json!("attacker-key-1")), &p.claims, &attacker_key()),
         },
         Forgery {
             id: "signature-stripped",

@@ -57,6 +57,9 @@ struct ProbeArgs {
     /// The key a DPoP-bound token is bound to (PKCS#8 PEM, P-256 or Ed25519).
     #[arg(long)]
     dpop_key: Option<std::path::PathBuf>,
+    /// The URL as the target names itself in DPoP proofs' htu [default: URL].
+    #[arg(long)]
+    public_url: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -178,6 +181,7 @@ async fn probe(args: ProbeArgs) -> ExitCode {
         jwks: args.jwks,
         signing_key,
         dpop_key,
+        public_url: args.public_url,
     };
     match server::probe::run(&probe).await {
         Ok(report) => {

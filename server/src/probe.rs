@@ -34,6 +34,15 @@ pub struct Probe {
     pub signing_key: Option<SigningKey>,
     /// The key a DPoP-bound token is bound to.
     pub dpop_key: Option<ProofKey>,
+    /// The URL as the target knows itself, what a DPoP proof's `htu` names (default: `url`;
+    /// differs behind a proxy, or when the target's issuer names another host).
+    pub public_url: Option<String>,
+}
+
+impl Probe {
+    fn htu(&self) -> &str {
+        self.public_url.as_deref().unwrap_or(&self.url)
+    }
 }
 
 /// What the URL did with one forgery.
@@ -147,7 +156,7 @@ impl Sender<'_> {
     /// `token` presented as the valid one is: `Bearer`, or `DPoP` with a fresh proof.
     async fn send(&self, token: &str) -> anyhow::Result<(u16, String)> {
         let proof = match (&self.probe.dpop_key, self.bound) {
-            (Some(key), true) => Some(key.proof(&self.probe.method, &self.probe.url, Some(token), Self::now())?),
+            (Some(key), true) => Some(key.proof(&self.probe.method, self.probe.htu(), Some(token), Self::now())?),
             _ => None,
         };
         let scheme = if self.bound { "DPoP" } else { "Bearer" };
@@ -230,6 +239,12 @@ pub async fn run(probe: &Probe) -> anyhow::Result<Report> {
     for forgery in &forge::catalogue(&probe.token, &x, now, &attacker.url).map_err(token_error)? {
         findings.push(judged(forgery, sender.send(&forgery.token).await?));
     }
+    if probe.signing_key.is_none() {
+        // Listed all the same, so that the report says what was not tried.
+        let unused = SigningKey::from_bytes(&[0; 32]);
+        let signed = forge::issuer_signed(&probe.token, now, &unused).map_err(token_error)?;
+        findings.extend(signed.iter().skip(1).map(|f| skipped(f, "needs the issuer's key (--signing-key)")));
+    }
     if let Some(key) = &probe.signing_key {
         let signed = forge::issuer_signed(&probe.token, now, key).map_err(token_error)?;
         let (control, rest) = signed.split_first().context("no control")?;
@@ -283,7 +298,7 @@ async fn dpop_misuse(sender: &Sender<'_>) -> anyhow::Result<Vec<Finding>> {
         return Ok(cases.iter().map(|c| skipped(c, "the token is not DPoP-bound")).collect());
     };
     let now = Sender::now();
-    let (url, method) = (probe.url.as_str(), probe.method.as_str());
+    let (url, method) = (probe.htu(), probe.method.as_str());
     let dpop = format!("DPoP {token}");
     let other_method = if method == "GET" { "POST" } else { "GET" };
     let other_url = format!("{}/elsewhere", url.trim_end_matches('/'));

@@ -17,6 +17,7 @@ mod instances;
 mod limits;
 mod metrics;
 mod oauth;
+mod probe;
 mod races;
 mod resource_server;
 mod rotation;
