@@ -36,6 +36,30 @@ enum Command {
     /// Send the JWT forgery catalogue (and DPoP misuse) to a protected URL with a valid token;
     /// report what it accepted. Exit 1 if it accepted any forgery, 2 if it could not judge.
     Probe(ProbeArgs),
+    /// A DPoP client on the command line: make a key, sign proofs (for curl, scripts, benches).
+    #[command(subcommand)]
+    Dpop(DpopCommand),
+}
+
+#[derive(Subcommand)]
+enum DpopCommand {
+    /// Print a new P-256 proof key (PKCS#8 PEM; keep it private).
+    Key,
+    /// Print proofs by the key for METHOD URL, one per line, each with its own jti.
+    Proof {
+        /// The key file (`dpop key` wrote it).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        method: String,
+        /// The URL as the server names itself: its AUTH_ISSUER followed by the path.
+        url: String,
+        /// The access token the proofs go with (their ath); none for sign-in and refresh.
+        #[arg(long, env = "DPOP_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -125,8 +149,10 @@ fn main() -> ExitCode {
 
 async fn tokenflow_main() -> ExitCode {
     let cli = parse_cli();
-    if let Some(Command::Probe(args)) = cli.command {
-        return probe(args).await;
+    match cli.command {
+        Some(Command::Probe(args)) => return probe(args).await,
+        Some(Command::Dpop(command)) => return dpop(command),
+        _ => {}
     }
     let Ok(mut config) = load_config(cli.settings) else { return ExitCode::from(2) };
     if let Err(e) = config.load_key_encryption() {
@@ -137,13 +163,47 @@ async fn tokenflow_main() -> ExitCode {
         Command::Serve => return run(config).await,
         Command::Keys(command) => keys(command, &config).await,
         Command::Users(command) => users(command, &config).await,
-        Command::Probe(_) => unreachable!("handled before the configuration"),
+        Command::Probe(_) | Command::Dpop(_) => unreachable!("handled before the configuration"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tokenflow: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tokenflow dpop`: a proof key and its proofs, with no configuration.
+fn dpop(command: DpopCommand) -> ExitCode {
+    use std::io::Write;
+    use tokenflow::dpop::ProofKey;
+    let made = match command {
+        DpopCommand::Key => ProofKey::generate_p256()
+            .map_err(|e| e.to_string())
+            .and_then(|key| key.to_pkcs8_pem().map_err(|e| e.to_string()))
+            .map(|pem| pem.to_string()),
+        DpopCommand::Proof { key, method, url, token, count } => std::fs::read_to_string(&key)
+            .map_err(|e| format!("{}: {e}", key.display()))
+            .and_then(|pem| ProofKey::from_pkcs8_pem(&pem).ok_or_else(|| "--key: not a P-256 or Ed25519 PKCS#8 key".into()))
+            .and_then(|key| {
+                let now = tokenflow::time::now();
+                let method = method.to_ascii_uppercase();
+                (0..count)
+                    .map(|_| key.proof(&method, &url, token.as_deref(), now).map(|p| p + "\n"))
+                    .collect::<Result<String, _>>()
+                    .map_err(|e| e.to_string())
+            }),
+    };
+    match made.map(|text| std::io::stdout().lock().write_all(text.as_bytes())) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("tokenflow dpop: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("tokenflow dpop: {e}");
+            ExitCode::from(2)
         }
     }
 }
