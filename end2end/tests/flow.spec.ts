@@ -1,4 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
+import { compactDecrypt, importJWK } from "jose";
 import { PASSWORD, hydrated, signUpInBrowser, storedSession, submitCredentials, uniqueEmail, watchConsole, screenshotPath } from "./helpers";
 
 async function step(page: Page, id: string) {
@@ -204,5 +205,28 @@ test("a stolen DPoP-bound token is refused four ways, each with its reason and a
     expect((await answer.json()).message, id).toBe(message);
   }
   await page.locator("#steal-lab").screenshot({ path: screenshotPath("steal-lab") });
+  expect(problems).toEqual([]);
+});
+
+test("signed is not secret: the claims encrypted to a JWE in the browser, unreadable, and decrypted back, also by an independent library", async ({ page }) => {
+  const problems = watchConsole(page);
+  await signUpInBrowser(page, uniqueEmail("jwe"));
+  await page.goto("/flow");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Encrypt my claims, then decrypt them" }).click();
+  const compact = (await page.getByTestId("jwe-compact").textContent())!;
+  expect(compact.split(".")).toHaveLength(5);
+  const session = await storedSession(page);
+  const claims = JSON.parse(Buffer.from(session.access_token.split(".")[1], "base64url").toString());
+  expect(compact).not.toContain(session.access_token.split(".")[1].slice(0, 20));
+  await expect(page.getByTestId("jwe-unreadable")).toContainText("decoding it as a token's claims");
+  expect(JSON.parse((await page.getByTestId("jwe-decrypted").textContent())!)).toEqual(claims);
+  // RFC 7516/7518 as another implementation reads them: jose decrypts it with the demo key.
+  const key = JSON.parse((await page.getByTestId("jwe-key").textContent())!);
+  const { plaintext, protectedHeader } = await compactDecrypt(compact, await importJWK(key, "ECDH-ES+A256KW"));
+  expect(protectedHeader.alg).toBe("ECDH-ES+A256KW");
+  expect(protectedHeader.enc).toBe("A256GCM");
+  expect(JSON.parse(new TextDecoder().decode(plaintext))).toEqual(claims);
+  await page.locator("#jwe").screenshot({ path: screenshotPath("jwe") });
   expect(problems).toEqual([]);
 });

@@ -186,6 +186,11 @@ pub struct Settings {
     /// refuses token requests and tokens without one, `off` binds no new session.
     #[arg(long, env = "AUTH_DPOP", value_enum, default_value_t = Dpop::Optional)]
     pub dpop: Dpop,
+    /// DPoP proofs each instance remembers for the proof window (about 24 bytes each); a proof
+    /// beyond it is refused as a replay. Size it above the peak of proofs per 61 s.
+    #[arg(long, env = "AUTH_DPOP_REPLAY_CAPACITY", default_value_t = d().dpop_replay_capacity as u64,
+          value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    pub dpop_replay_capacity: u64,
     /// Comma-separated `id:secret` pairs of the resource servers allowed to introspect tokens
     /// (HTTP Basic at `POST /api/oauth/introspect`); secrets of 16 characters or more.
     #[arg(long, env = "AUTH_INTROSPECTION_CLIENTS", value_delimiter = ',', hide_env_values = true,
@@ -267,6 +272,7 @@ impl Config {
             token_cache_capacity: usize::try_from(s.cache_capacity).unwrap_or(usize::MAX),
             admin_emails: s.admin_emails,
             dpop: s.dpop.into(),
+            dpop_replay_capacity: usize::try_from(s.dpop_replay_capacity).unwrap_or(usize::MAX),
             introspection_clients: s.introspection_clients,
             login_max_failures: s.login_max_failures,
             login_window_secs: s.login_window_secs,

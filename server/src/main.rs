@@ -185,7 +185,9 @@ fn dpop(command: DpopCommand) -> ExitCode {
             .map(|pem| pem.to_string()),
         DpopCommand::Proof { key, method, url, token, count } => std::fs::read_to_string(&key)
             .map_err(|e| format!("{}: {e}", key.display()))
-            .and_then(|pem| ProofKey::from_pkcs8_pem(&pem).ok_or_else(|| "--key: not a P-256 or Ed25519 PKCS#8 key".into()))
+            .and_then(|pem| {
+                ProofKey::from_pkcs8_pem(&pem).ok_or_else(|| "--key: not a P-256 or Ed25519 PKCS#8 key".into())
+            })
             .and_then(|key| {
                 let now = tokenflow::time::now();
                 let method = method.to_ascii_uppercase();

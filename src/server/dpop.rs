@@ -20,6 +20,7 @@ pub use crate::jwk::{access_token_hash, p256_thumbprint};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// The proof's media type (RFC 9449 §4.2).
 pub const PROOF_TYP: &str = "dpop+jwt";
@@ -289,8 +290,10 @@ pub struct Replays {
 
 #[derive(Default)]
 struct Seen {
-    /// `jkt:jti` → when it may be forgotten.
-    expires: HashMap<String, i64>,
+    /// The first 128 bits of SHA-256(`jkt:jti`) → when it may be forgotten: 24 bytes an entry
+    /// however long the `jti`, and no two proofs of the window share a key but by a collision
+    /// a client could not aim for.
+    expires: HashMap<u128, i64>,
     last_sweep: i64,
 }
 
@@ -307,7 +310,8 @@ impl Replays {
             seen.expires.retain(|_, expires| *expires > now);
             seen.last_sweep = now;
         }
-        let key = format!("{}:{}", proof.jkt, proof.jti);
+        let digest = Sha256::new().chain_update(&proof.jkt).chain_update(b":").chain_update(&proof.jti).finalize();
+        let key = digest[..16].iter().fold(0u128, |key, byte| key << 8 | u128::from(*byte));
         if seen.expires.get(&key).is_some_and(|expires| *expires > now) {
             return false;
         }

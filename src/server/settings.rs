@@ -38,6 +38,9 @@ pub struct AuthSettings {
     pub admin_emails: Vec<String>,
     /// Whether sign-ins bind their session to a DPoP key (`AUTH_DPOP`).
     pub dpop: DpopMode,
+    /// DPoP proofs each instance remembers within the proof window (`AUTH_DPOP_REPLAY_CAPACITY`);
+    /// beyond it a proof is refused as a replay, not forgotten.
+    pub dpop_replay_capacity: usize,
     /// Resource servers allowed to introspect tokens (`AUTH_INTROSPECTION_CLIENTS`).
     pub introspection_clients: Vec<IntrospectionClient>,
     /// Failed logins per email within the window before every login is refused; 0 disables.
@@ -87,6 +90,7 @@ impl Default for AuthSettings {
             password_changes_per_hour: 10,
             admin_emails: Vec::new(),
             dpop: DpopMode::Optional,
+            dpop_replay_capacity: 1_000_000,
             introspection_clients: Vec::new(),
             login_max_failures: 5,
             login_window_secs: 900,

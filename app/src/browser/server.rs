@@ -148,3 +148,16 @@ pub fn proof_key_thumbprint() -> Option<String> {
 pub fn sendable<F: Future + Send + 'static>(future: F) -> F {
     future
 }
+
+/// No WebCrypto on the server.
+pub async fn jwe_encrypt_demo(_: String) -> Result<String, String> {
+    Err("only in the browser".into())
+}
+
+pub async fn jwe_decrypt_demo(_: String) -> Result<String, String> {
+    Err("only in the browser".into())
+}
+
+pub async fn jwe_demo_key() -> Result<String, String> {
+    Err("only in the browser".into())
+}

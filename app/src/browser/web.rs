@@ -267,6 +267,49 @@ export async function dpop_sign(key, htm, htu, token) {
     const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.pair.privateKey, bytes(input));
     return `${input}.${b64u(signature)}`;
 }
+// JWE (RFC 7516) for the /flow demo: ECDH-ES+A256KW key agreement (RFC 7518 §4.6) and A256GCM.
+const unb64u = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+let recipient = null;
+async function wrappingKey(privateKey, publicKey, usage) {
+    const z = new Uint8Array(await crypto.subtle.deriveBits({ name: "ECDH", public: publicKey }, privateKey, 256));
+    // Concat KDF (NIST SP 800-56A, RFC 7518 §4.6.2): SHA-256 of counter 1, Z, AlgorithmID,
+    // empty PartyUInfo and PartyVInfo, and the key length in bits; one round makes 256 bits.
+    const alg = bytes("ECDH-ES+A256KW");
+    const info = new Uint8Array(4 + z.length + 4 + alg.length + 12);
+    const view = new DataView(info.buffer);
+    view.setUint32(0, 1);
+    info.set(z, 4);
+    view.setUint32(4 + z.length, alg.length);
+    info.set(alg, 8 + z.length);
+    view.setUint32(info.length - 4, 256);
+    const kek = await crypto.subtle.digest("SHA-256", info);
+    return crypto.subtle.importKey("raw", kek, "AES-KW", false, [usage]);
+}
+export async function jwe_encrypt(plaintext) {
+    recipient = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+    const ephemeral = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", ephemeral.publicKey);
+    const header = b64u(bytes(JSON.stringify({ alg: "ECDH-ES+A256KW", enc: "A256GCM", epk: { kty, crv, x, y } })));
+    const cek = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
+    const wrapped = await crypto.subtle.wrapKey("raw", cek, await wrappingKey(ephemeral.privateKey, recipient.publicKey, "wrapKey"), "AES-KW");
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: bytes(header) }, cek, bytes(plaintext)));
+    return [header, b64u(wrapped), b64u(iv), b64u(sealed.slice(0, -16)), b64u(sealed.slice(-16))].join(".");
+}
+export async function jwe_decrypt(compact) {
+    const [header, wrapped, iv, ciphertext, tag] = compact.split(".");
+    const { alg, enc, epk } = JSON.parse(new TextDecoder().decode(unb64u(header)));
+    if (alg !== "ECDH-ES+A256KW" || enc !== "A256GCM") throw new Error("not ECDH-ES+A256KW with A256GCM");
+    const ephemeral = await crypto.subtle.importKey("jwk", epk, { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const kek = await wrappingKey(recipient.privateKey, ephemeral, "unwrapKey");
+    const cek = await crypto.subtle.unwrapKey("raw", unb64u(wrapped), kek, "AES-KW", "AES-GCM", false, ["decrypt"]);
+    const sealed = new Uint8Array([...unb64u(ciphertext), ...unb64u(tag)]);
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64u(iv), additionalData: bytes(header) }, cek, sealed);
+    return new TextDecoder().decode(plain);
+}
+export async function jwe_recipient_jwk() {
+    return JSON.stringify(await crypto.subtle.exportKey("jwk", recipient.privateKey));
+}
 "#)]
 extern "C" {
     fn lock_request(name: &str, task: &JsValue) -> js_sys::Promise;
@@ -275,6 +318,9 @@ extern "C" {
     fn dpop_load() -> js_sys::Promise;
     fn dpop_delete() -> js_sys::Promise;
     fn dpop_sign(key: &JsValue, htm: &str, htu: &str, token: Option<String>) -> js_sys::Promise;
+    fn jwe_encrypt(plaintext: &str) -> js_sys::Promise;
+    fn jwe_decrypt(compact: &str) -> js_sys::Promise;
+    fn jwe_recipient_jwk() -> js_sys::Promise;
 }
 
 /// The proof key as loaded: the stored object (`{pair, x, y, jkt}`, its thumbprint computed
@@ -386,4 +432,32 @@ pub fn forget_proof_key(jkt: String) {
             let _ = JsFuture::from(dpop_delete()).await;
         }
     });
+}
+
+/// The `/flow` JWE demo: `plaintext` encrypted (ECDH-ES+A256KW, A256GCM) to a P-256 key made
+/// for it, in the five-part compact form.
+///
+/// # Errors
+/// The browser's message (no WebCrypto here, or it refused).
+pub async fn jwe_encrypt_demo(plaintext: String) -> Result<String, String> {
+    let compact = JsFuture::from(jwe_encrypt(&plaintext)).await.map_err(js_message)?;
+    compact.as_string().ok_or_else(|| "no JWE".to_string())
+}
+
+/// The demo JWE decrypted with the key it was made for.
+///
+/// # Errors
+/// The browser's message (a changed part fails the tag).
+pub async fn jwe_decrypt_demo(compact: String) -> Result<String, String> {
+    let plain = JsFuture::from(jwe_decrypt(&compact)).await.map_err(js_message)?;
+    plain.as_string().ok_or_else(|| "not text".to_string())
+}
+
+/// The demo's private key as a JWK: shown on the page, so that anyone may decrypt elsewhere.
+///
+/// # Errors
+/// The browser's message.
+pub async fn jwe_demo_key() -> Result<String, String> {
+    let jwk = JsFuture::from(jwe_recipient_jwk()).await.map_err(js_message)?;
+    jwk.as_string().ok_or_else(|| "no key".to_string())
 }

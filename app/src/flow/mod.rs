@@ -1,11 +1,12 @@
 //! Everything that exists to *show* the token flow: the `/flow` page, its timeline, the token
 //! inspector, the tamper lab and its forgeries, the steal-this-token lab, the two verifiers
-//! after a logout, and the
+//! after a logout, "signed is not secret" (a JWE round trip), and the
 //! record they show, filled in from the app's [`Event`]s. Pages never import this module, and nothing below it does: it listens.
 //! Its code is a chunk of its own, loaded with the page; what happened before is replayed from
 //! the events the app keeps.
 
 mod inspector;
+mod jwe;
 mod page;
 mod record;
 mod steal;

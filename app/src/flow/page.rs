@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use tokenflow::jwk::Jwks;
 
 use super::record::{Outcome, Step, add_fact, flow, record, record_outcome};
-use super::{JwksResource, inspector, steal, tamper, timeline, verifiers};
+use super::{JwksResource, inspector, jwe, steal, tamper, timeline, verifiers};
 use crate::browser;
 use crate::error::ApiFailure;
 use crate::pages::{AuthForm, Purpose};
@@ -34,6 +34,7 @@ pub fn Flow() -> impl IntoView {
         <inspector::Inspector jwks />
         <tamper::TamperLab jwks />
         <steal::StealLab />
+        <jwe::JweDemo />
         <verifiers::Verifiers jwks />
     }
 }

@@ -136,7 +136,7 @@ impl AuthService {
         let inner = Arc::new(Inner {
             tokens: TokenCache::new(settings.token_cache_capacity),
             sessions: SessionCache::new(settings.token_cache_capacity),
-            replays: crate::dpop::Replays::new(settings.token_cache_capacity),
+            replays: crate::dpop::Replays::new(settings.dpop_replay_capacity),
             ring: RwLock::new(Arc::new(ring)),
             // So that the first unknown `kid` may reload at once.
             last_key_reload: Mutex::new(
