@@ -152,7 +152,8 @@ struct Claims {
 /// A verified public key and its thumbprint.
 enum Key {
     Ed25519(ed25519_dalek::VerifyingKey),
-    P256(Box<p256::ecdsa::VerifyingKey>),
+    /// The uncompressed point (`04 || x || y`), checked to be on the curve.
+    P256(Box<[u8; 65]>),
 }
 
 /// Check `proof` against `request`. The replay check is the caller's, with [`Replays`], on the
@@ -242,8 +243,11 @@ fn public_key(jwk: &PublicJwk, alg: &str) -> Result<(Key, String), ProofError> {
             let (x, x_bytes) = coordinate(&jwk.x)?;
             let (y, y_bytes) = coordinate(&jwk.y)?;
             let point = p256::EncodedPoint::from_affine_coordinates(&x_bytes.into(), &y_bytes.into(), false);
-            let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point).map_err(|_| ProofError::BadKey)?;
-            Ok((Key::P256(Box::new(key)), p256_thumbprint(&x, &y)))
+            p256::ecdsa::VerifyingKey::from_encoded_point(&point).map_err(|_| ProofError::BadKey)?;
+            let mut uncompressed = [0x04; 65];
+            uncompressed[1..33].copy_from_slice(&x_bytes);
+            uncompressed[33..].copy_from_slice(&y_bytes);
+            Ok((Key::P256(Box::new(uncompressed)), p256_thumbprint(&x, &y)))
         }
         _ => Err(ProofError::BadKey),
     }
@@ -255,11 +259,12 @@ fn verify_signature(key: &Key, signing_input: &[u8], signature: &[u8]) -> Result
             let signature = ed25519_dalek::Signature::from_slice(signature).map_err(|_| ProofError::BadSignature)?;
             key.verify_strict(signing_input, &signature).map_err(|_| ProofError::BadSignature)
         }
-        Key::P256(key) => {
-            use p256::ecdsa::signature::Verifier;
-            // JWS ES256 signatures are r || s, 64 bytes (RFC 7518 §3.4), never DER.
-            let signature = p256::ecdsa::Signature::from_slice(signature).map_err(|_| ProofError::BadSignature)?;
-            key.verify(signing_input, &signature).map_err(|_| ProofError::BadSignature)
+        Key::P256(point) => {
+            // JWS ES256 signatures are r || s, 64 bytes (RFC 7518 §3.4), never DER. ring's
+            // assembly verifies several times faster than the portable p256 crate, and every
+            // DPoP request pays one verify.
+            let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point[..]);
+            key.verify(signing_input, signature).map_err(|_| ProofError::BadSignature)
         }
     }
 }
