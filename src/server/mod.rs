@@ -23,4 +23,4 @@ pub use error::{AuthError, InvalidSetting, KeyError, StartError};
 pub use service::{Actor, Admitted, AuthService, Identity, RetiredKey, Timed, Unfinished, rotate_keys};
 pub use settings::AuthSettings;
 pub use token::TokenCheck;
-pub use web::{ClientAddr, Credentials, RequestMeta, Scheme, bearer_token};
+pub use web::{ClientAddr, Credentials, RequestMeta, Scheme};

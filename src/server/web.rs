@@ -53,14 +53,6 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 pub use crate::dto::SERVER_TIMING;
 
-/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
-pub fn bearer_token(authorization: &str) -> Option<&str> {
-    match authorization_token(authorization)? {
-        (Scheme::Bearer, token) => Some(token),
-        _ => None,
-    }
-}
-
 /// How a request presents its access token: RFC 6750 `Bearer`, or RFC 9449 `DPoP` (with a
 /// proof in the `DPoP` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,11 +251,11 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_other_schemes_are_ignored() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(authorization_token("Bearer abc"), Some((Scheme::Bearer, "abc")));
+        assert_eq!(authorization_token("bearer abc"), Some((Scheme::Bearer, "abc")));
+        assert_eq!(authorization_token("Basic abc"), None);
+        assert_eq!(authorization_token("Bearer "), None);
+        assert_eq!(authorization_token("Bearer"), None);
     }
 
     fn parse<'a>(authorization: &[Option<&'a str>], dpop: &[Option<&'a str>]) -> Result<Credentials<'a>, AuthError> {
@@ -288,7 +280,7 @@ mod tests {
         for other in ["Basic dXNlcjpwdw==", "Bearer", "Bearer  ", "DPoP", "Token abc"] {
             assert_eq!(parse(&[Some(other)], &[]).unwrap().token, None, "{other}");
         }
-        assert_eq!(bearer_token("DPoP abc"), None, "a DPoP token is not a bearer token");
+        assert_eq!(authorization_token("DPoP abc"), Some((Scheme::Dpop, "abc")), "a DPoP token is not a bearer token");
         assert_eq!(parse(&[], &[Some("p")]).unwrap().proof, Ok(Some("p")));
         assert_eq!(parse(&[], &[Some("p"), Some("q")]).unwrap().proof, Err(ProofError::Ambiguous));
         assert_eq!(parse(&[], &[None]).unwrap().proof, Err(ProofError::Ambiguous), "not text");
