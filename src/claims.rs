@@ -32,4 +32,42 @@ pub struct Claims {
     /// access tokens of a DPoP-bound session, which are accepted only with a proof by that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// How the user authenticated (RFC 8176 values, see [`amr`]): `pwd`, `otp`, `hwk`/`swk`,
+    /// and `mfa` when more than one factor was proven.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When a factor was last presented in this session (a sign-in or a step-up), Unix
+    /// seconds (OpenID Connect Core §2). Sensitive actions need it recent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The authentication context class: `"1"` one factor, `"2"` more than one. What a
+    /// step-up challenge's `acr_values` asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+/// The RFC 8176 authentication method references Tokenflow puts in `amr`.
+pub mod amr {
+    /// A password.
+    pub const PWD: &str = "pwd";
+    /// A one-time password: a TOTP code or a recovery code.
+    pub const OTP: &str = "otp";
+    /// A key bound to a device's hardware: a passkey that cannot be synced.
+    pub const HWK: &str = "hwk";
+    /// A software-secured key: a synced passkey (a password manager holds it).
+    pub const SWK: &str = "swk";
+    /// More than one factor (a password and a code; a passkey with its PIN or biometric).
+    pub const MFA: &str = "mfa";
+
+    /// What each value means, for the inspector.
+    pub fn describe(value: &str) -> &'static str {
+        match value {
+            PWD => "a password",
+            OTP => "a one-time code (authenticator app or recovery code)",
+            HWK => "a passkey bound to one device's hardware",
+            SWK => "a synced passkey (kept by a password manager)",
+            MFA => "more than one factor",
+            _ => "a method this build does not know",
+        }
+    }
 }

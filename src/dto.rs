@@ -134,6 +134,149 @@ pub struct TokenResponse {
 }
 redacted_debug!(TokenResponse { token_type, expires_in, user });
 
+/// What `POST /api/auth/login` answers: tokens, or (for an account with a second factor) a
+/// challenge to answer at `POST /api/auth/second-factor`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    SecondFactor(SecondFactorRequired),
+}
+
+/// The password was right; a second factor is due. `challenge` is good for that one step
+/// only, for `expires_in` seconds and at most 5 attempts.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SecondFactorRequired {
+    pub second_factor_required: bool,
+    pub challenge: String,
+    pub expires_in: u64,
+    /// Which answers the account can give: `totp`, `recovery_code`, `passkey`.
+    pub factors: Vec<String>,
+    /// WebAuthn request options (`navigator.credentials.get`), when a passkey can answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<serde_json::Value>,
+}
+redacted_debug!(SecondFactorRequired { expires_in, factors });
+
+/// An answer to a challenge: exactly one of `code` (TOTP), `recovery_code`, `passkey` (the
+/// `PublicKeyCredential` from `navigator.credentials.get`, as JSON).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct FactorAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<serde_json::Value>,
+}
+redacted_debug!(FactorAnswer {});
+
+/// `POST /api/auth/second-factor`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SecondFactorRequest {
+    pub challenge: String,
+    #[serde(flatten)]
+    pub answer: FactorAnswer,
+}
+redacted_debug!(SecondFactorRequest {});
+
+/// A challenge with WebAuthn options: `POST /api/auth/passkey` (sign in with a passkey alone),
+/// `POST /api/me/passkeys/options` (register one), `POST /api/me/step-up/options`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PasskeyChallenge {
+    pub challenge: String,
+    pub expires_in: u64,
+    /// `navigator.credentials.get` or `.create` options, as JSON.
+    pub options: serde_json::Value,
+}
+redacted_debug!(PasskeyChallenge { expires_in });
+
+/// `POST /api/me/step-up`: the password, and a second factor where the account has one (or
+/// a passkey alone, with the challenge of `POST /api/me/step-up/options`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct StepUpRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    #[serde(flatten)]
+    pub answer: FactorAnswer,
+}
+redacted_debug!(StepUpRequest {});
+
+/// A fresh access token for the same session (its refresh token is unchanged).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccessTokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+redacted_debug!(AccessTokenResponse { token_type, expires_in });
+
+/// `POST /api/me/totp`: a new authenticator app's secret, until confirmed with a first code.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// Base32, for typing into an app by hand.
+    pub secret: String,
+    /// The `otpauth://` URI the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code, as an SVG document.
+    pub qr_svg: String,
+}
+redacted_debug!(TotpEnrolment {});
+
+/// `POST /api/me/totp/confirm`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CodeRequest {
+    pub code: String,
+}
+redacted_debug!(CodeRequest {});
+
+/// Ten one-time recovery codes, shown this once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+redacted_debug!(RecoveryCodes {});
+
+/// `POST /api/me/passkeys`: the answer to a registration challenge.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PasskeyRegistration {
+    pub challenge: String,
+    /// What to call it in the list (at most 64 characters); "Passkey" when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `PublicKeyCredential` from `navigator.credentials.create`, as JSON.
+    pub credential: serde_json::Value,
+}
+redacted_debug!(PasskeyRegistration { name });
+
+/// One registered passkey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyInfo {
+    /// The credential id, base64url.
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// The authenticator's signature counter as last seen (0: it keeps none).
+    pub sign_count: u32,
+    /// May be synced to other devices (`swk`), or is bound to one (`hwk`).
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+}
+
+/// `GET /api/me/factors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorList {
+    /// An authenticator app is confirmed.
+    pub totp: bool,
+    pub recovery_codes_left: u32,
+    pub passkeys: Vec<PasskeyInfo>,
+    /// Passkeys can be used here (the origin they work at), or `null` with the reason.
+    pub passkey_origin: Option<String>,
+}
+
 /// One of the caller's live sessions (`GET /api/sessions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -220,10 +363,19 @@ pub enum EventType {
     AccountDeleted,
     /// The operator withdrew a signing key (`tokenflow keys retire`); no account's.
     KeyRetired,
+    SecondFactorFailed,
+    StepUp,
+    TotpEnabled,
+    TotpRemoved,
+    RecoveryCodesRenewed,
+    RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRemoved,
+    FactorsReset,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 26] = [
         EventType::Signup,
         EventType::Login,
         EventType::LoginFailed,
@@ -241,6 +393,15 @@ impl EventType {
         EventType::SessionsRevokedByAdmin,
         EventType::AccountDeleted,
         EventType::KeyRetired,
+        EventType::SecondFactorFailed,
+        EventType::StepUp,
+        EventType::TotpEnabled,
+        EventType::TotpRemoved,
+        EventType::RecoveryCodesRenewed,
+        EventType::RecoveryCodeUsed,
+        EventType::PasskeyAdded,
+        EventType::PasskeyRemoved,
+        EventType::FactorsReset,
     ];
 
     /// The type as it is written on the wire and in the database.
@@ -263,6 +424,15 @@ impl EventType {
             EventType::SessionsRevokedByAdmin => "sessions_revoked_by_admin",
             EventType::AccountDeleted => "account_deleted",
             EventType::KeyRetired => "key_retired",
+            EventType::SecondFactorFailed => "second_factor_failed",
+            EventType::StepUp => "step_up",
+            EventType::TotpEnabled => "totp_enabled",
+            EventType::TotpRemoved => "totp_removed",
+            EventType::RecoveryCodesRenewed => "recovery_codes_renewed",
+            EventType::RecoveryCodeUsed => "recovery_code_used",
+            EventType::PasskeyAdded => "passkey_added",
+            EventType::PasskeyRemoved => "passkey_removed",
+            EventType::FactorsReset => "factors_reset",
         }
     }
 
@@ -407,6 +577,13 @@ pub enum ErrorCode {
     /// 400 (sign-up, login, refresh) or 401 (a protected call): a DPoP proof that is missing
     /// where it is needed, malformed, for another request, replayed, or by another key.
     InvalidDpopProof,
+    /// 401: a sensitive action needs a more recent, or a stronger, authentication (RFC 9470):
+    /// step up with `POST /api/me/step-up`; `WWW-Authenticate` says `max_age` and `acr_values`.
+    InsufficientUserAuthentication,
+    /// 401: a second-factor challenge that is unknown, used, expired or out of attempts.
+    InvalidChallenge,
+    /// 401: a wrong, used or expired TOTP code, recovery code or passkey answer.
+    InvalidCode,
     /// 403: authenticated, but the role does not allow it.
     InsufficientRole,
     /// 403: a server function called from another site.
@@ -460,6 +637,9 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidClient => "invalid_client",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::InsufficientUserAuthentication => "insufficient_user_authentication",
+            ErrorCode::InvalidChallenge => "invalid_challenge",
+            ErrorCode::InvalidCode => "invalid_code",
             ErrorCode::InsufficientRole => "insufficient_role",
             ErrorCode::CrossSite => "cross_site",
             ErrorCode::NotFound => "not_found",

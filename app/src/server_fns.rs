@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenflow::claims::Claims;
-use tokenflow::dto::{Accepted, EventList, Outbox, Role, SessionList, TokenResponse, User, UserList};
+use tokenflow::dto::{Accepted, EventList, LoginResponse, Outbox, Role, SessionList, TokenResponse, User, UserList};
 use tokenflow::ids::Kid;
 
 pub use crate::error::ApiFailure;
@@ -31,13 +31,41 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
 }
 
 #[server(prefix = "/fn", endpoint = "login", client = PublicClient)]
-pub async fn login(email: String, password: String) -> Result<TokenResponse, ApiFailure> {
+pub async fn login(email: String, password: String) -> Result<LoginResponse, ApiFailure> {
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::LoginRequest { email, password };
     let timed = call.auth.login(req, &call.credentials()?, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
     Ok(timed.value)
+}
+
+/// The second step of a sign-in: a TOTP code, a recovery code, or a passkey's answer (the
+/// `PublicKeyCredential` as JSON text).
+#[server(prefix = "/fn", endpoint = "second_factor", client = PublicClient)]
+pub async fn second_factor(
+    challenge: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+    passkey: Option<String>,
+) -> Result<TokenResponse, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    let passkey = passkey
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|_| ssr::fail(tokenflow::AuthError::InvalidRequest("passkey is no PublicKeyCredential".into())))?;
+    let answer = tokenflow::dto::FactorAnswer { code, recovery_code, passkey };
+    let req = tokenflow::dto::SecondFactorRequest { challenge, answer };
+    call.auth.second_factor(req, &call.credentials()?, &call.meta(), admitted).await.map_err(ssr::fail)
+}
+
+/// A sign-in with a passkey alone: the challenge and WebAuthn options.
+#[server(prefix = "/fn", endpoint = "passkey_sign_in", client = PublicClient)]
+pub async fn passkey_sign_in() -> Result<tokenflow::dto::PasskeyChallenge, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    call.auth.passkey_sign_in_options(&call.credentials()?, admitted).await.map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "refresh", client = PublicClient)]

@@ -44,7 +44,10 @@ async fn present(path: &str, carrier: Carrier) -> (Option<String>, Option<String
     let bound = session.as_ref().and_then(|s| s.dpop_jkt.clone());
     let proof = |token: Option<String>| browser::dpop_proof(bound.clone(), "POST", path.to_string(), token);
     match carrier {
-        Carrier::Nothing if ["/fn/signup", "/fn/login", "/fn/refresh"].contains(&path) => {
+        Carrier::Nothing
+            if ["/fn/signup", "/fn/login", "/fn/refresh", "/fn/second_factor", "/fn/passkey_sign_in"]
+                .contains(&path) =>
+        {
             // A sign-in is proved with the key just made; a refresh with its session's.
             let key = if path == "/fn/refresh" { bound.clone() } else { None };
             (None, browser::dpop_proof(key, "POST", path.to_string(), None).await)

@@ -182,6 +182,10 @@ pub struct Settings {
     /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
+    /// `true`: admins act only after signing in with a second factor (an admin token without
+    /// `mfa` in its `amr` gets 401 `insufficient_user_authentication`, even to read).
+    #[arg(long, env = "AUTH_ADMIN_REQUIRE_MFA", default_value_t = false, action = clap::ArgAction::Set)]
+    pub admin_require_mfa: bool,
     /// DPoP (RFC 9449): `optional` binds the sessions of sign-ins that send a proof, `required`
     /// refuses token requests and tokens without one, `off` binds no new session.
     #[arg(long, env = "AUTH_DPOP", value_enum, default_value_t = Dpop::Optional)]
@@ -271,6 +275,7 @@ impl Config {
             password_changes_per_hour: s.password_changes_per_hour,
             token_cache_capacity: usize::try_from(s.cache_capacity).unwrap_or(usize::MAX),
             admin_emails: s.admin_emails,
+            admin_require_mfa: s.admin_require_mfa,
             dpop: s.dpop.into(),
             dpop_replay_capacity: usize::try_from(s.dpop_replay_capacity).unwrap_or(usize::MAX),
             introspection_clients: s.introspection_clients,

@@ -52,6 +52,14 @@ pub enum TokenError {
     DpopRequired,
 }
 
+/// What a sensitive action needs and the token lacks (RFC 9470).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepUp {
+    /// The account has a second factor (or is an admin under `AUTH_ADMIN_REQUIRE_MFA`): the
+    /// re-authentication must use more than one factor (`acr_values="2"`).
+    pub mfa: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("invalid email or password")]
@@ -81,6 +89,12 @@ pub enum AuthError {
     InvalidForm(&'static str),
     #[error("the password or the session changed meanwhile; nothing was changed")]
     Conflict,
+    #[error("{}", if .0.mfa { "authenticate again, with a second factor, to do this" } else { "authenticate again to do this" })]
+    StepUpRequired(StepUp),
+    #[error("this challenge is unknown, used, expired or out of attempts: sign in again")]
+    InvalidChallenge,
+    #[error("wrong or already used code")]
+    InvalidCode,
     #[error("this needs role {}", .0.as_str())]
     InsufficientRole(Role),
     #[error("an account with this email already exists")]
@@ -130,6 +144,9 @@ impl AuthError {
             AuthError::InvalidClient => ErrorCode::InvalidClient,
             AuthError::Conflict => ErrorCode::Conflict,
             AuthError::InsufficientRole(_) => ErrorCode::InsufficientRole,
+            AuthError::StepUpRequired(_) => ErrorCode::InsufficientUserAuthentication,
+            AuthError::InvalidChallenge => ErrorCode::InvalidChallenge,
+            AuthError::InvalidCode => ErrorCode::InvalidCode,
             AuthError::EmailTaken => ErrorCode::EmailTaken,
             AuthError::InvalidLink => ErrorCode::InvalidLink,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,

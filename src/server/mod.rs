@@ -8,6 +8,8 @@ pub mod error;
 pub mod keys;
 pub mod mail;
 pub mod meter;
+pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod sched;
 pub mod seal;

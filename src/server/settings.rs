@@ -36,6 +36,9 @@ pub struct AuthSettings {
     /// Normalised (trimmed, lowercased) emails that become `admin` once the mailbox is proven
     /// (email verification, a later feature); until then `tokenflow users promote` does it.
     pub admin_emails: Vec<String>,
+    /// Admins act only with a second factor (`AUTH_ADMIN_REQUIRE_MFA`): an admin token without
+    /// `mfa` in its `amr` is asked to step up, even to read.
+    pub admin_require_mfa: bool,
     /// Whether sign-ins bind their session to a DPoP key (`AUTH_DPOP`).
     pub dpop: DpopMode,
     /// DPoP proofs each instance remembers within the proof window (`AUTH_DPOP_REPLAY_CAPACITY`);
@@ -89,6 +92,7 @@ impl Default for AuthSettings {
             max_sessions_per_user: 50,
             password_changes_per_hour: 10,
             admin_emails: Vec::new(),
+            admin_require_mfa: false,
             dpop: DpopMode::Optional,
             dpop_replay_capacity: 1_000_000,
             introspection_clients: Vec::new(),

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use crate::dpop::ProofError;
 use crate::dto::ErrorBody;
 use crate::error::AuthError;
+use crate::error::StepUp;
 
 /// The client's address as the server resolved it (the TCP peer, or the forwarded client when
 /// the peer is a trusted proxy). The server puts it in each request's extensions.
@@ -141,7 +142,10 @@ impl AuthError {
             | AuthError::InvalidDpopToken(_)
             | AuthError::InvalidDpopProof(_)
             | AuthError::InvalidGrant
-            | AuthError::InvalidClient => 401,
+            | AuthError::InvalidClient
+            | AuthError::StepUpRequired(_)
+            | AuthError::InvalidChallenge
+            | AuthError::InvalidCode => 401,
             AuthError::AmbiguousCredentials
             | AuthError::InvalidLink
             | AuthError::InvalidForm(_)
@@ -164,6 +168,17 @@ impl AuthError {
             AuthError::InvalidDpopToken(_) => Some(r#"DPoP error="invalid_token", algs="ES256 EdDSA""#),
             AuthError::InvalidDpopProof(_) => Some(r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA""#),
             AuthError::InsufficientRole(_) => Some(r#"Bearer error="insufficient_scope""#),
+            // RFC 9470 §3: how recent (seconds) and, where a second factor is needed, which
+            // `acr` the next token must carry.
+            AuthError::StepUpRequired(StepUp { mfa: false }) => Some(concat!(
+                r#"Bearer error="insufficient_user_authentication", "#,
+                r#"error_description="a more recent authentication is required", max_age="600""#
+            )),
+            AuthError::StepUpRequired(StepUp { mfa: true }) => Some(concat!(
+                r#"Bearer error="insufficient_user_authentication", "#,
+                r#"error_description="a more recent authentication with a second factor is required", "#,
+                r#"max_age="600", acr_values="2""#
+            )),
             // RFC 6749 §5.2: a client that authenticated with HTTP Basic gets Basic back.
             AuthError::InvalidClient => Some(r#"Basic realm="tokenflow", charset="UTF-8""#),
             _ => None,

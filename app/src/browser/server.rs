@@ -161,3 +161,13 @@ pub async fn jwe_decrypt_demo(_: String) -> Result<String, String> {
 pub async fn jwe_demo_key() -> Result<String, String> {
     Err("only in the browser".into())
 }
+
+pub async fn passkey_ceremony(_: &'static str, _: String) -> Result<String, String> {
+    Err("only in the browser".into())
+}
+
+pub fn stash_challenge(_: &str) {}
+
+pub fn take_challenge() -> Option<String> {
+    None
+}

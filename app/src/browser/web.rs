@@ -307,6 +307,23 @@ export async function jwe_decrypt(compact) {
     const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64u(iv), additionalData: bytes(header) }, cek, sealed);
     return new TextDecoder().decode(plain);
 }
+// WebAuthn: the server's options ({publicKey}, binary members base64url) to the browser's
+// ceremony, and its credential back as JSON with base64url members (what webauthn-rs reads).
+export async function webauthn(kind, text) {
+    const { publicKey } = JSON.parse(text, (k, v) => (v === null ? undefined : v));
+    publicKey.challenge = unb64u(publicKey.challenge);
+    if (publicKey.user) publicKey.user.id = unb64u(publicKey.user.id);
+    for (const c of [...(publicKey.excludeCredentials || []), ...(publicKey.allowCredentials || [])]) c.id = unb64u(c.id);
+    const cred = await navigator.credentials[kind]({ publicKey });
+    const r = cred.response, response = { clientDataJSON: b64u(r.clientDataJSON) };
+    if (r.attestationObject) response.attestationObject = b64u(r.attestationObject);
+    if (r.authenticatorData) {
+        response.authenticatorData = b64u(r.authenticatorData);
+        response.signature = b64u(r.signature);
+        if (r.userHandle) response.userHandle = b64u(r.userHandle);
+    }
+    return JSON.stringify({ id: cred.id, rawId: b64u(cred.rawId), type: cred.type, response, extensions: {} });
+}
 export async function jwe_recipient_jwk() {
     return JSON.stringify(await crypto.subtle.exportKey("jwk", recipient.privateKey));
 }
@@ -321,6 +338,32 @@ extern "C" {
     fn jwe_encrypt(plaintext: &str) -> js_sys::Promise;
     fn jwe_decrypt(compact: &str) -> js_sys::Promise;
     fn jwe_recipient_jwk() -> js_sys::Promise;
+    fn webauthn(kind: &str, options: &str) -> js_sys::Promise;
+}
+
+/// A WebAuthn ceremony (`"create"` or `"get"`) with the server's options (JSON text): the
+/// credential as JSON text, or what the browser said (cancelled, no authenticator, …).
+pub async fn passkey_ceremony(kind: &'static str, options: String) -> Result<String, String> {
+    let answer = wasm_bindgen_futures::JsFuture::from(webauthn(kind, &options)).await;
+    answer.map(|v| v.as_string().unwrap_or_default()).map_err(|e| {
+        js_sys::Reflect::get(&e, &JsValue::from_str("message")).ok().and_then(|m| m.as_string()).unwrap_or_default()
+    })
+}
+
+const CHALLENGE_KEY: &str = "tokenflow.second-factor";
+
+/// Keep a sign-in's second-factor challenge for the next page (this tab only).
+pub fn stash_challenge(challenge: &str) {
+    use gloo_storage::Storage;
+    let _ = gloo_storage::SessionStorage::set(CHALLENGE_KEY, challenge);
+}
+
+/// The stashed challenge, taken (read once).
+pub fn take_challenge() -> Option<String> {
+    use gloo_storage::Storage;
+    let challenge = gloo_storage::SessionStorage::get::<String>(CHALLENGE_KEY).ok();
+    gloo_storage::SessionStorage::delete(CHALLENGE_KEY);
+    challenge
 }
 
 /// The proof key as loaded: the stored object (`{pair, x, y, jkt}`, its thumbprint computed

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use tokenflow::dto::ErrorCode;
+use tokenflow::dto::{ErrorCode, LoginResponse};
 
 use crate::browser;
 use crate::error::ApiFailure;
@@ -73,12 +73,17 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
             // A new proof key for the new session, where the browser can make one.
             browser::new_proof_key().await;
             let result = match purpose {
-                Purpose::Signup => server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await,
+                Purpose::Signup => {
+                    server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await.map(LoginResponse::Tokens)
+                }
                 Purpose::Login => server_fns::login(e, p).await,
             };
             pending.set(false);
             match result {
-                Ok(tokens) => {
+                Ok(LoginResponse::SecondFactor(_)) => {
+                    error.set(Some(ApiFailure::request_failed("second factor")));
+                }
+                Ok(LoginResponse::Tokens(tokens)) => {
                     password.set(String::new());
                     session.sign_in(tokens);
                     if !stay {

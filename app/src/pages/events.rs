@@ -28,6 +28,15 @@ pub(crate) fn describe(kind: EventType) -> &'static str {
         EventType::SessionsRevokedByAdmin => "Signed out everywhere by an admin",
         EventType::AccountDeleted => "Account deleted",
         EventType::KeyRetired => "Signing key withdrawn",
+        EventType::SecondFactorFailed => "Wrong second-factor code or passkey",
+        EventType::StepUp => "Authenticated again (step-up)",
+        EventType::TotpEnabled => "Authenticator app added",
+        EventType::TotpRemoved => "Authenticator app removed",
+        EventType::RecoveryCodesRenewed => "New recovery codes",
+        EventType::RecoveryCodeUsed => "Recovery code used",
+        EventType::PasskeyAdded => "Passkey added",
+        EventType::PasskeyRemoved => "Passkey removed",
+        EventType::FactorsReset => "Second factors reset by an admin",
     }
 }
 

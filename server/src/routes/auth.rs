@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use tokenflow::dto::{
     Accepted, ForgotRequest, LinkRequest, LoginRequest, PasswordChangeRequest, RefreshRequest, ResetRequest,
-    SignupRequest, TokenResponse,
+    SignupRequest,
 };
 use tokenflow::web::{rotation_timing, server_timing};
 use tokenflow::{Admitted, Timed};
@@ -42,7 +42,7 @@ const SERVER_TIMING: HeaderName = HeaderName::from_static(tokenflow::web::SERVER
 
 /// Token responses must not be cached anywhere (RFC 6749 §5.1); `Server-Timing` tells the
 /// client what the server spent on them.
-fn token_response(status: StatusCode, body: TokenResponse, timing: &str) -> Response {
+pub fn token_response(status: StatusCode, body: impl serde::Serialize, timing: &str) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -71,6 +71,7 @@ pub async fn login(
     parts: Parts,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // Tokens, or the challenge of an account with a second factor: both 200, never cached.
     let Timed { value, argon2 } = state.auth.login(req, &credentials(&parts)?, &meta, admitted).await?;
     Ok(token_response(StatusCode::OK, value, &server_timing(argon2)))
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod factors;
 pub mod health;
 pub mod jwks;
 pub mod me;
@@ -23,6 +24,7 @@ pub fn api(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .merge(auth::router(state))
         .merge(me::router(state))
+        .merge(factors::router(state))
         .merge(sessions::router(state))
         .merge(admin::router(state))
         .merge(oauth::router(state));

@@ -11,18 +11,19 @@ use zeroize::Zeroizing;
 use crate::claims::{Claims, Confirmation};
 use crate::dto::EventType;
 use crate::dto::{
-    LoginRequest, PasswordChangeRequest, RefreshRequest, Role, SessionInfo, SessionList, SignupRequest, TokenResponse,
-    User, UserList, UserQuery,
+    AccessTokenResponse, LoginRequest, LoginResponse, PasswordChangeRequest, RefreshRequest, Role, SessionInfo,
+    SessionList, SignupRequest, TokenResponse, User, UserList, UserQuery,
 };
 use crate::error::{AuthError, TokenError};
 use crate::ids::{Email, SessionId, UserId};
+use crate::mfa::{Factor, acr_of, amr_from_text, amr_of, amr_to_text};
 use crate::password::check_password_policy;
 use crate::seal::SealKey;
 use crate::store::audit::{self, NewEvent};
 use crate::store::links::Purpose;
 use crate::store::sessions::Revocation;
 use crate::store::users::UserRecord;
-use crate::store::{is_unique_violation, sessions, users};
+use crate::store::{factors as factor_store, is_unique_violation, sessions, users};
 use crate::throttle;
 use crate::time::{now, rfc3339};
 use crate::token;
@@ -42,21 +43,26 @@ const SUCCESSOR_SEAL: &[u8] = b"tokenflow/refresh-successor/v1";
 
 /// A new session: its id, its first refresh token, when it ends, the DPoP key it is bound to,
 /// and the sessions it pushed out (beyond the per-user cap), to announce after commit.
-struct NewSession {
-    sid: SessionId,
+pub(super) struct NewSession {
+    pub sid: SessionId,
     refresh: Zeroizing<String>,
     expires_at: i64,
     dpop_jkt: Option<String>,
+    /// How the user authenticated (`amr`), at creation (`auth_time`).
+    amr: Vec<String>,
+    created_at: i64,
     evicted: Vec<SessionId>,
 }
 
 /// The session an access token is issued for: its id, its end (the token never outlives
-/// it) and the DPoP key it is bound to.
+/// it), the DPoP key it is bound to, and how and when its user last authenticated.
 #[derive(Clone, Copy)]
-struct Bound<'a> {
-    sid: &'a SessionId,
-    end: i64,
-    dpop_jkt: Option<&'a str>,
+pub(super) struct Bound<'a> {
+    pub sid: &'a SessionId,
+    pub end: i64,
+    pub dpop_jkt: Option<&'a str>,
+    pub amr: &'a [String],
+    pub auth_time: i64,
 }
 
 impl AuthService {
@@ -84,7 +90,7 @@ impl AuthService {
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
         let user = insert_account(&mut tx, email, name, Role::User, false, &password_hash, now).await?;
-        let session = self.create_session(&mut tx, &user.id, dpop_jkt, meta, now).await?;
+        let session = self.create_session(&mut tx, &user.id, dpop_jkt, amr_of(&[Factor::Password]), meta, now).await?;
         // The first verification link goes out with the account, or with neither.
         self.make_link(&mut tx, &user, Purpose::Verify, Delivery::Mail, None, now).await?;
         audit::insert(&mut *tx, &event(EventType::Signup, &user.id, meta).in_session(&session.sid), now).await?;
@@ -108,7 +114,7 @@ impl AuthService {
         creds: &Credentials<'_>,
         meta: &RequestMeta,
         admitted: Admitted,
-    ) -> Result<Timed<TokenResponse>, AuthError> {
+    ) -> Result<Timed<LoginResponse>, AuthError> {
         let result = self.try_login(req, creds, meta, admitted).await;
         crate::meter::login(&result);
         result
@@ -120,13 +126,21 @@ impl AuthService {
         creds: &Credentials<'_>,
         meta: &RequestMeta,
         _: Admitted,
-    ) -> Result<Timed<TokenResponse>, AuthError> {
+    ) -> Result<Timed<LoginResponse>, AuthError> {
         let email = Email::parse(&req.email)?;
         let dpop_jkt = self.new_session_binding(creds, now())?;
         let (record, argon2) = self.check_password(&email, req.password, meta).await?;
+        if factor_store::has_second_factor(&self.inner.db.pool, &record.user.id).await? {
+            if record.user.disabled {
+                return Err(AuthError::AccountDisabled);
+            }
+            let challenge = self.second_factor_challenge(&record.user.id, dpop_jkt).await?;
+            return Ok(Timed { value: LoginResponse::SecondFactor(challenge), argon2 });
+        }
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
-        let session = self.create_session(&mut tx, &record.user.id, dpop_jkt, meta, now).await?;
+        let amr = amr_of(&[Factor::Password]);
+        let session = self.create_session(&mut tx, &record.user.id, dpop_jkt, amr, meta, now).await?;
         // Under the user's row lock (taken by `create_session`): a reset, a disable or a
         // deletion that committed while the hash was being checked wins, and no session of the
         // old password outlives it.
@@ -137,7 +151,7 @@ impl AuthService {
         audit::insert(&mut *tx, &event(EventType::Login, &current.user.id, meta).in_session(&session.sid), now).await?;
         tx.commit().await?;
         tracing::info!(user_id = %current.user.id, session_id = %session.sid, "logged in");
-        Ok(Timed { value: self.open_session(current.user, session, now).await?, argon2 })
+        Ok(Timed { value: LoginResponse::Tokens(self.open_session(current.user, session, now).await?), argon2 })
     }
 
     /// Count the attempt (parallel-safe), then verify `password` for `email` (against a dummy
@@ -189,11 +203,12 @@ impl AuthService {
     /// Insert a session and its first refresh token; beyond the per-user cap, the user's
     /// oldest live sessions are revoked (under the user's row lock, so parallel sign-ins of
     /// one user cannot all slip under the cap).
-    async fn create_session(
+    pub(super) async fn create_session(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user_id: &UserId,
         dpop_jkt: Option<String>,
+        amr: Vec<String>,
         meta: &RequestMeta,
         now: i64,
     ) -> Result<NewSession, AuthError> {
@@ -202,21 +217,35 @@ impl AuthService {
         let expires_at = now + secs(s.refresh_ttl_secs.min(s.session_max_secs));
         let user_agent = meta.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
         users::lock(&mut **tx, user_id).await?;
-        sessions::insert(&mut **tx, &sid, user_id, now, expires_at, user_agent.as_deref(), dpop_jkt.as_deref()).await?;
+        let amr_text = amr_to_text(&amr);
+        let opened =
+            sessions::Opened { user_agent: user_agent.as_deref(), dpop_jkt: dpop_jkt.as_deref(), amr: &amr_text };
+        sessions::insert(&mut **tx, &sid, user_id, now, expires_at, &opened).await?;
         let refresh = new_refresh_token()?;
         sessions::insert_refresh(&mut **tx, &hash_refresh(&refresh), &sid, now, expires_at).await?;
         let keep_others = i64::from(s.max_sessions_per_user) - 1;
         let evicted = sessions::revoke_beyond(&mut **tx, user_id, &sid, keep_others, now).await?;
-        Ok(NewSession { sid, refresh, expires_at, dpop_jkt, evicted })
+        Ok(NewSession { sid, refresh, expires_at, dpop_jkt, amr, created_at: now, evicted })
     }
 
     /// The token response of a committed new session, after announcing what it evicted.
-    async fn open_session(&self, user: User, session: NewSession, now: i64) -> Result<TokenResponse, AuthError> {
+    pub(super) async fn open_session(
+        &self,
+        user: User,
+        session: NewSession,
+        now: i64,
+    ) -> Result<TokenResponse, AuthError> {
         if !session.evicted.is_empty() {
             tracing::info!(user_id = %user.id, evicted = session.evicted.len(), "session cap: oldest sessions revoked");
             self.inner.revoked(&session.evicted).await;
         }
-        let bound = Bound { sid: &session.sid, end: session.expires_at, dpop_jkt: session.dpop_jkt.as_deref() };
+        let bound = Bound {
+            sid: &session.sid,
+            end: session.expires_at,
+            dpop_jkt: session.dpop_jkt.as_deref(),
+            amr: &session.amr,
+            auth_time: session.created_at,
+        };
         self.token_response(user, &bound, &session.refresh, now)
     }
 
@@ -228,7 +257,25 @@ impl AuthService {
         refresh_token: &str,
         now: i64,
     ) -> Result<TokenResponse, AuthError> {
-        let Bound { sid, end: session_end, dpop_jkt } = *session;
+        let access = self.access_token(&user, session, now)?;
+        Ok(TokenResponse {
+            access_token: access.access_token,
+            token_type: access.token_type,
+            expires_in: access.expires_in,
+            refresh_token: refresh_token.to_string(),
+            user,
+        })
+    }
+
+    /// A signed access token for `user` in `session`: its claims say who, with what role,
+    /// how and when they authenticated, and the key it is bound to.
+    pub(super) fn access_token(
+        &self,
+        user: &User,
+        session: &Bound<'_>,
+        now: i64,
+    ) -> Result<AccessTokenResponse, AuthError> {
+        let Bound { sid, end: session_end, dpop_jkt, amr, auth_time } = *session;
         let s = &self.inner.settings;
         let exp = (now + secs(s.access_ttl_secs)).min(session_end);
         if exp <= now {
@@ -247,14 +294,15 @@ impl AuthService {
             email_verified: user.email_verified,
             role: user.role,
             cnf: dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_string() }),
+            amr: amr.to_vec(),
+            auth_time: Some(auth_time),
+            acr: Some(acr_of(amr).to_string()),
         };
         let access_token = token::issue(&claims, self.ring().signing_key()).map_err(AuthError::internal)?;
-        Ok(TokenResponse {
+        Ok(AccessTokenResponse {
             access_token,
             token_type: if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
             expires_in: u64::try_from(exp - now).unwrap_or(0),
-            refresh_token: refresh_token.to_string(),
-            user,
         })
     }
 
@@ -314,7 +362,14 @@ impl AuthService {
         }
         sessions::insert_refresh(&mut *tx, &successor_hash, &sid, now, touched.expires_at).await?;
         tx.commit().await?;
-        let bound = Bound { sid: &sid, end: touched.expires_at, dpop_jkt: touched.dpop_jkt.as_deref() };
+        let amr = amr_from_text(touched.amr.as_deref());
+        let bound = Bound {
+            sid: &sid,
+            end: touched.expires_at,
+            dpop_jkt: touched.dpop_jkt.as_deref(),
+            amr: &amr,
+            auth_time: touched.auth_time,
+        };
         self.token_response(user, &bound, &successor, now)
     }
 
@@ -357,7 +412,14 @@ impl AuthService {
                     return Err(AuthError::InvalidGrant);
                 }
                 tracing::info!(session_id = %session.id, "refresh retried within the grace: same successor");
-                let bound = Bound { sid: &session.id, end: session.expires_at, dpop_jkt: session.dpop_jkt.as_deref() };
+                let amr = amr_from_text(session.amr.as_deref());
+                let bound = Bound {
+                    sid: &session.id,
+                    end: session.expires_at,
+                    dpop_jkt: session.dpop_jkt.as_deref(),
+                    amr: &amr,
+                    auth_time: session.auth_time,
+                };
                 return self.token_response(user, &bound, &successor, now);
             }
         }
@@ -494,6 +556,7 @@ impl AuthService {
         _: Admitted,
     ) -> Result<(), AuthError> {
         check_password_policy(&req.new_password)?;
+        self.require_recent_authentication(who).await?;
         let s = &self.inner.settings;
         let bucket = format!("password:{}", who.user.id);
         throttle::check_rate(&self.inner.db, &bucket, s.password_changes_per_hour, 3600, now()).await?;

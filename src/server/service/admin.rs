@@ -82,7 +82,7 @@ impl AuthService {
         patch: UserPatch,
         meta: &RequestMeta,
     ) -> Result<User, AuthError> {
-        self.authorize_actor(actor)?;
+        self.authorize_admin_action(actor).await?;
         let id = UserId::parse(id).ok_or(AuthError::NotFound)?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
@@ -126,7 +126,7 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::NotFound`] for no such account.
     pub async fn revoke_user_sessions(&self, actor: Actor<'_>, id: &str, meta: &RequestMeta) -> Result<u64, AuthError> {
-        self.authorize_actor(actor)?;
+        self.authorize_admin_action(actor).await?;
         let id = UserId::parse(id).ok_or(AuthError::NotFound)?;
         let now = now();
         let mut tx = self.inner.db.pool.begin().await?;
@@ -152,7 +152,7 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::NotFound`] for no such account.
     pub async fn admin_send_reset(&self, actor: Actor<'_>, id: &str, meta: &RequestMeta) -> Result<(), AuthError> {
-        self.authorize_actor(actor)?;
+        self.authorize_admin_action(actor).await?;
         let id = UserId::parse(id).ok_or(AuthError::NotFound)?;
         let user = users::find_by_id(&self.inner.db.pool, &id).await?.ok_or(AuthError::NotFound)?.user;
         self.issue_reset_link(&user, Delivery::Mail, actor, meta).await.map(drop)
@@ -201,6 +201,7 @@ impl AuthService {
         meta: &RequestMeta,
         _: Admitted,
     ) -> Result<(), AuthError> {
+        self.require_recent_authentication(who).await?;
         let (record, _) = self.check_password(&who.user.email, req.password, meta).await?;
         let id = record.user.id.clone();
         if id != who.user.id {

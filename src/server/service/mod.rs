@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod binding;
+mod factors;
 mod keyring;
 mod links;
 mod mail;
@@ -78,6 +79,8 @@ struct Inner {
     last_key_reload: Mutex<Instant>,
     tokens: TokenCache,
     sessions: SessionCache,
+    /// The WebAuthn relying party (from `AUTH_ISSUER`), or why passkeys are off.
+    rp: crate::passkeys::RelyingParty,
     /// DPoP proofs seen by this instance within the proof window.
     replays: crate::dpop::Replays,
     hasher: PasswordHasher,
@@ -133,7 +136,12 @@ impl AuthService {
             audience: settings.audience.clone(),
             leeway_secs: settings.leeway_secs,
         };
+        let rp = crate::passkeys::relying_party(&settings.issuer);
+        if let crate::passkeys::RelyingParty::Off(reason) = &rp {
+            tracing::warn!(%reason, "passkeys are off");
+        }
         let inner = Arc::new(Inner {
+            rp,
             tokens: TokenCache::new(settings.token_cache_capacity),
             sessions: SessionCache::new(settings.token_cache_capacity),
             replays: crate::dpop::Replays::new(settings.dpop_replay_capacity),
@@ -346,12 +354,17 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthError::InsufficientRole`].
+    /// Under `AUTH_ADMIN_REQUIRE_MFA`, the admin role counts only in a token with `mfa` in its
+    /// `amr` (401 `insufficient_user_authentication` otherwise: sign in with a second factor).
     pub fn authorize(&self, who: &Identity, role: Role) -> Result<(), AuthError> {
-        if who.claims.role == role || who.claims.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(AuthError::InsufficientRole(role))
+        if who.claims.role != role && who.claims.role != Role::Admin {
+            return Err(AuthError::InsufficientRole(role));
         }
+        let admin_needs_mfa = who.claims.role == Role::Admin && self.inner.settings.admin_require_mfa;
+        if admin_needs_mfa && !who.claims.amr.iter().any(|v| v == crate::claims::amr::MFA) {
+            return Err(AuthError::StepUpRequired(crate::error::StepUp { mfa: true }));
+        }
+        Ok(())
     }
 
     /// Reload the key ring from the database if the last reload is old enough.

@@ -111,6 +111,7 @@ async fn purge(inner: &Inner) -> Result<(), sqlx::Error> {
     let rows = sessions::purge(pool, now, now - REVOKED_SESSION_RETENTION_SECS).await?
         + links::purge(pool, now - REVOKED_SESSION_RETENTION_SECS).await?
         + mail::purge(pool, now, now - MAIL_RETENTION_SECS).await?
+        + store::factors::purge_challenges(pool, now).await?
         + audit::purge(pool, now - i64::try_from(s.audit_retention_days.saturating_mul(86_400)).unwrap_or(i64::MAX))
             .await?;
     let keys = if matches!(inner.key_source, KeySource::Database) {

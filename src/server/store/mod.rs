@@ -8,6 +8,7 @@
 //! integration suite runs every query on both databases instead.
 
 pub mod audit;
+pub mod factors;
 pub mod keys;
 pub mod limits;
 pub mod links;

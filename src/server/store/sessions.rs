@@ -16,6 +16,18 @@ pub struct SessionRow {
     pub revoked: bool,
     /// The thumbprint of the DPoP key the session is bound to, if it is.
     pub dpop_jkt: Option<String>,
+    /// How and when its user last authenticated (space-separated `amr`; NULL: a password).
+    pub amr: Option<String>,
+    pub auth_time: i64,
+}
+
+/// How a session was opened: from which user agent, bound to which DPoP key, with which
+/// factors (space-separated `amr`).
+#[derive(Debug, Clone, Copy)]
+pub struct Opened<'a> {
+    pub user_agent: Option<&'a str>,
+    pub dpop_jkt: Option<&'a str>,
+    pub amr: &'a str,
 }
 
 #[tracing::instrument(skip_all, fields(session_id = %id))]
@@ -25,12 +37,12 @@ pub async fn insert<'e>(
     user_id: &UserId,
     now: i64,
     expires_at: i64,
-    user_agent: Option<&str>,
-    dpop_jkt: Option<&str>,
+    how: &Opened<'_>,
 ) -> Result<(), sqlx::Error> {
+    let Opened { user_agent, dpop_jkt, amr } = *how;
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, dpop_jkt) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, dpop_jkt, amr, auth_time) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $3)",
     )
     .bind(id.as_str())
     .bind(user_id.as_str())
@@ -38,6 +50,7 @@ pub async fn insert<'e>(
     .bind(expires_at)
     .bind(user_agent)
     .bind(dpop_jkt)
+    .bind(amr)
     .execute(db)
     .await?;
     Ok(())
@@ -45,7 +58,7 @@ pub async fn insert<'e>(
 
 macro_rules! columns {
     () => {
-        "id, user_id, created_at, last_used_at, expires_at, user_agent, revoked_at, dpop_jkt"
+        "id, user_id, created_at, last_used_at, expires_at, user_agent, revoked_at, dpop_jkt, amr, auth_time"
     };
 }
 
@@ -59,6 +72,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
         user_agent: row.try_get("user_agent")?,
         revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
         dpop_jkt: row.try_get("dpop_jkt")?,
+        amr: row.try_get("amr")?,
+        auth_time: row.try_get::<Option<i64>, _>("auth_time")?.unwrap_or(row.try_get("created_at")?),
     })
 }
 
@@ -100,6 +115,9 @@ pub struct Touched {
     pub user_id: UserId,
     pub expires_at: i64,
     pub dpop_jkt: Option<String>,
+    /// How and when the user last authenticated in this session (space-separated `amr`).
+    pub amr: Option<String>,
+    pub auth_time: i64,
 }
 
 /// Extend a live session on refresh by `ttl`, never past `created_at + max_life`. Returns the
@@ -115,7 +133,8 @@ pub async fn touch<'e>(
     let row = sqlx::query(
         "UPDATE sessions SET last_used_at = $1, \
          expires_at = CASE WHEN $1 + $2 < created_at + $3 THEN $1 + $2 ELSE created_at + $3 END \
-         WHERE id = $4 AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, expires_at, dpop_jkt",
+         WHERE id = $4 AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING user_id, expires_at, dpop_jkt, amr, COALESCE(auth_time, created_at) AS auth_time",
     )
     .bind(now)
     .bind(ttl)
@@ -128,9 +147,31 @@ pub async fn touch<'e>(
             user_id: UserId::from_trusted(r.try_get::<String, _>("user_id")?),
             expires_at: r.try_get("expires_at")?,
             dpop_jkt: r.try_get("dpop_jkt")?,
+            amr: r.try_get("amr")?,
+            auth_time: r.try_get("auth_time")?,
         })
     })
     .transpose()
+}
+
+/// A step-up in a live session: how and when its user just authenticated. Returns the
+/// session's end and key binding; `None` when it is revoked, expired or gone.
+pub async fn reauthenticated<'e>(
+    db: impl AnyExecutor<'e>,
+    id: &SessionId,
+    amr: &str,
+    now: i64,
+) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE sessions SET amr = $1, auth_time = $2 WHERE id = $3 AND revoked_at IS NULL AND expires_at > $2 \
+         RETURNING expires_at, dpop_jkt",
+    )
+    .bind(amr)
+    .bind(now)
+    .bind(id.as_str())
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| Ok((r.try_get("expires_at")?, r.try_get("dpop_jkt")?))).transpose()
 }
 
 /// What revoking one session did.

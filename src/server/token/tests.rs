@@ -90,6 +90,10 @@ fn a_token_we_issued_verifies_and_yields_typed_claims() {
         role: Role::Admin,
         // A bound token's confirmation survives the round trip.
         cnf: Some(crate::claims::Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() }),
+        // So do how and when the user authenticated.
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        auth_time: Some(now - 30),
+        acr: Some("2".into()),
     };
     let token = issue(&claims, f.ring.signing_key()).unwrap();
     let (got, kid) = verify(&token, f.ring.keys(), &policy(), now).unwrap();
