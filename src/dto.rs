@@ -158,6 +158,47 @@ pub struct SecondFactorRequired {
 }
 redacted_debug!(SecondFactorRequired { expires_in, factors });
 
+/// What the login server function answers the browser: tokens, or the second step. Plain
+/// structs with the WebAuthn options as JSON text: the browser only hands them to
+/// `navigator.credentials`, and an untagged enum or `serde_json::Value` would cost its bundle
+/// ~11 KB gzip to decode.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenResponse>,
+    /// A [`SecondFactorStep`] as JSON text: the login page only hands it to the page of the
+    /// second step (a chunk of its own), which reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<String>,
+}
+
+/// [`SecondFactorRequired`] for the browser.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SecondFactorStep {
+    pub challenge: String,
+    pub factors: Vec<String>,
+    /// WebAuthn request options, as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<String>,
+}
+redacted_debug!(SecondFactorStep { factors });
+
+impl From<LoginResponse> for LoginOutcome {
+    fn from(response: LoginResponse) -> LoginOutcome {
+        match response {
+            LoginResponse::Tokens(tokens) => LoginOutcome { tokens: Some(tokens), second_factor: None },
+            LoginResponse::SecondFactor(step) => {
+                let step = SecondFactorStep {
+                    challenge: step.challenge,
+                    factors: step.factors,
+                    passkey: step.passkey.map(|options| options.to_string()),
+                };
+                LoginOutcome { tokens: None, second_factor: serde_json::to_string(&step).ok() }
+            }
+        }
+    }
+}
+
 /// An answer to a challenge: exactly one of `code` (TOTP), `recovery_code`, `passkey` (the
 /// `PublicKeyCredential` from `navigator.credentials.get`, as JSON).
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -190,6 +231,21 @@ pub struct PasskeyChallenge {
     pub options: serde_json::Value,
 }
 redacted_debug!(PasskeyChallenge { expires_in });
+
+/// [`PasskeyChallenge`] for the browser: the options as JSON text, handed as they are to
+/// `navigator.credentials` (no JSON value decoding in the bundle).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CeremonyStart {
+    pub challenge: String,
+    pub options: String,
+}
+redacted_debug!(CeremonyStart {});
+
+impl From<PasskeyChallenge> for CeremonyStart {
+    fn from(start: PasskeyChallenge) -> CeremonyStart {
+        CeremonyStart { challenge: start.challenge, options: start.options.to_string() }
+    }
+}
 
 /// `POST /api/me/step-up`: the password, and a second factor where the account has one (or
 /// a passkey alone, with the challenge of `POST /api/me/step-up/options`).

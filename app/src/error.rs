@@ -31,6 +31,11 @@ impl ApiFailure {
         ApiFailure { status: 0, error: ErrorCode::RequestFailed, message: message.into(), retry_after: None }
     }
 
+    /// Something this page could not do on its own side (a browser API refused), in words.
+    pub fn local(message: impl Into<String>) -> ApiFailure {
+        ApiFailure { status: 0, error: ErrorCode::Unknown, message: message.into(), retry_after: None }
+    }
+
     /// "Who are you?": the token is missing, bad, expired or revoked.
     pub fn is_unauthorized(&self) -> bool {
         self.status == 401 && self.error == ErrorCode::InvalidToken

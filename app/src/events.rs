@@ -35,12 +35,13 @@ pub enum Event {
         authorization: Option<String>,
         proof: Option<String>,
     },
-    /// Its answer: the status and the server's `Server-Timing`.
+    /// Its answer: the status, the server's `Server-Timing`, and its `WWW-Authenticate`.
     ResponseReceived {
         path: String,
         carrier: Carrier,
         status: u16,
         server_timing: String,
+        challenge: Option<String>,
     },
     /// What a protected call came to, after any refresh and retry.
     CallAnswered(Result<(), ApiFailure>),
@@ -48,6 +49,8 @@ pub enum Event {
     SignedIn(StoredSession),
     /// A refresh was stored.
     Refreshed(StoredSession),
+    /// A step-up's fresh access token was stored (the same session, authenticated again).
+    SteppedUp(StoredSession),
     SignedOut,
 }
 

@@ -67,22 +67,31 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     let session = use_session();
     let navigate = use_navigate();
     let location = use_location();
+    // A page that is being left (a logout navigates away while the next page loads) sends
+    // nobody back to itself.
+    let mine = location.pathname.get_untracked();
     Effect::new(move |_| {
-        if session.state() == SessionState::SignedOut {
+        if session.state() == SessionState::SignedOut && location.pathname.get_untracked() == mine {
             let search = location.search.get_untracked();
             let query = if search.is_empty() || search.starts_with('?') { search } else { format!("?{search}") };
             let here = format!("{}{query}", location.pathname.get_untracked());
             navigate(&format!("/login?next={}", encode_component(&here)), Default::default());
         }
     });
-    move || match session.state() {
-        SessionState::SignedIn(_) => children().into_any(),
-        _ => view! {
-            <p class="placeholder" aria-busy="true">
-                "Checking your session…"
-            </p>
+    // Signed in or not, not which tokens: a refresh or a step-up replaces the tokens and must
+    // not rebuild the page (and lose what it shows, or the action it is about to retry).
+    let signed_in = Memo::new(move |_| matches!(session.state(), SessionState::SignedIn(_)));
+    move || {
+        if signed_in.get() {
+            children().into_any()
+        } else {
+            view! {
+                <p class="placeholder" aria-busy="true">
+                    "Checking your session…"
+                </p>
+            }
+            .into_any()
         }
-        .into_any(),
     }
 }
 

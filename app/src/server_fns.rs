@@ -6,7 +6,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenflow::claims::Claims;
-use tokenflow::dto::{Accepted, EventList, LoginResponse, Outbox, Role, SessionList, TokenResponse, User, UserList};
+use tokenflow::dto::{
+    Accepted, AccessTokenResponse, CeremonyStart, EventList, FactorList, LoginOutcome, Outbox, PasskeyInfo,
+    RecoveryCodes, Role, SessionList, TokenResponse, TotpEnrolment, User, UserList,
+};
 use tokenflow::ids::Kid;
 
 pub use crate::error::ApiFailure;
@@ -31,13 +34,13 @@ pub async fn signup(email: String, password: String, name: Option<String>) -> Re
 }
 
 #[server(prefix = "/fn", endpoint = "login", client = PublicClient)]
-pub async fn login(email: String, password: String) -> Result<LoginResponse, ApiFailure> {
+pub async fn login(email: String, password: String) -> Result<LoginOutcome, ApiFailure> {
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
     let req = tokenflow::dto::LoginRequest { email, password };
     let timed = call.auth.login(req, &call.credentials()?, &call.meta(), admitted).await.map_err(ssr::fail)?;
     ssr::server_timing(timed.argon2);
-    Ok(timed.value)
+    Ok(timed.value.into())
 }
 
 /// The second step of a sign-in: a TOTP code, a recovery code, or a passkey's answer (the
@@ -62,10 +65,10 @@ pub async fn second_factor(
 
 /// A sign-in with a passkey alone: the challenge and WebAuthn options.
 #[server(prefix = "/fn", endpoint = "passkey_sign_in", client = PublicClient)]
-pub async fn passkey_sign_in() -> Result<tokenflow::dto::PasskeyChallenge, ApiFailure> {
+pub async fn passkey_sign_in() -> Result<CeremonyStart, ApiFailure> {
     let call = ssr::Call::new().await?;
     let admitted = call.admit().await?;
-    call.auth.passkey_sign_in_options(&call.credentials()?, admitted).await.map_err(ssr::fail)
+    call.auth.passkey_sign_in_options(&call.credentials()?, admitted).await.map(Into::into).map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "refresh", client = PublicClient)]
@@ -171,6 +174,90 @@ pub async fn delete_account(password: String) -> Result<(), ApiFailure> {
     call.auth.delete_account(&who, req, &call.meta(), admitted).await.map_err(ssr::fail)
 }
 
+#[server(prefix = "/fn", endpoint = "factors", client = BearerClient)]
+pub async fn factors() -> Result<FactorList, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.factors(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "begin_totp", client = BearerClient)]
+pub async fn begin_totp() -> Result<TotpEnrolment, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.begin_totp(&who).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "confirm_totp", client = BearerClient)]
+pub async fn confirm_totp(code: String) -> Result<RecoveryCodes, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.confirm_totp(&who, &code, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "remove_totp", client = BearerClient)]
+pub async fn remove_totp() -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.remove_totp(&who, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "renew_recovery_codes", client = BearerClient)]
+pub async fn renew_recovery_codes() -> Result<RecoveryCodes, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.renew_recovery_codes(&who, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "passkey_options", client = BearerClient)]
+pub async fn passkey_options() -> Result<CeremonyStart, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.passkey_registration_options(&who).await.map(Into::into).map_err(ssr::fail)
+}
+
+/// Register a passkey: `credential` is the `PublicKeyCredential` of the ceremony as JSON text.
+#[server(prefix = "/fn", endpoint = "register_passkey", client = BearerClient)]
+pub async fn register_passkey(challenge: String, name: String, credential: String) -> Result<PasskeyInfo, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    let credential = ssr::credential(&credential)?;
+    let req = tokenflow::dto::PasskeyRegistration { challenge, name: Some(name), credential };
+    call.auth.register_passkey(&who, req, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "remove_passkey", client = BearerClient)]
+pub async fn remove_passkey(id: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.remove_passkey(&who, &id, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "step_up_options", client = BearerClient)]
+pub async fn step_up_options() -> Result<CeremonyStart, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.step_up_options(&who).await.map(Into::into).map_err(ssr::fail)
+}
+
+/// Authenticate again in this session: the password (and a code), or a passkey's answer to
+/// a step-up challenge. A fresh access token.
+#[server(prefix = "/fn", endpoint = "step_up", client = BearerClient)]
+pub async fn step_up(
+    password: Option<String>,
+    code: Option<String>,
+    challenge: Option<String>,
+    passkey: Option<String>,
+) -> Result<AccessTokenResponse, ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let admitted = call.admit().await?;
+    let who = call.identity().await?;
+    let passkey = passkey.as_deref().map(ssr::credential).transpose()?;
+    let answer = tokenflow::dto::FactorAnswer { code, recovery_code: None, passkey };
+    let req = tokenflow::dto::StepUpRequest { password, challenge, answer };
+    call.auth.step_up(&who, req, &call.meta(), admitted).await.map_err(ssr::fail)
+}
+
 #[server(prefix = "/fn", endpoint = "admin_users", client = BearerClient)]
 pub async fn admin_users(q: Option<String>, cursor: Option<String>) -> Result<UserList, ApiFailure> {
     let call = ssr::Call::new().await?;
@@ -192,6 +279,13 @@ pub async fn admin_revoke_sessions(id: String) -> Result<u64, ApiFailure> {
     let call = ssr::Call::new().await?;
     let who = call.identity().await?;
     call.auth.revoke_user_sessions(tokenflow::Actor::Admin(&who), &id, &call.meta()).await.map_err(ssr::fail)
+}
+
+#[server(prefix = "/fn", endpoint = "admin_reset_factors", client = BearerClient)]
+pub async fn admin_reset_factors(id: String) -> Result<(), ApiFailure> {
+    let call = ssr::Call::new().await?;
+    let who = call.identity().await?;
+    call.auth.reset_factors(tokenflow::Actor::Admin(&who), &id, &call.meta()).await.map(|_| ()).map_err(ssr::fail)
 }
 
 #[server(prefix = "/fn", endpoint = "admin_send_reset", client = BearerClient)]
@@ -320,6 +414,12 @@ mod ssr {
     }
 
     /// `Server-Timing` for the password hash, as on the REST endpoints.
+    /// A `PublicKeyCredential` sent as JSON text.
+    pub fn credential(text: &str) -> Result<serde_json::Value, ApiFailure> {
+        serde_json::from_str(text)
+            .map_err(|_| fail(AuthError::InvalidRequest("the passkey's answer is no PublicKeyCredential".into())))
+    }
+
     pub fn server_timing(argon2: Duration) {
         set_header(tokenflow::web::SERVER_TIMING, &tokenflow::web::server_timing(argon2));
     }

@@ -92,7 +92,8 @@ fn carry(req: Outgoing, carrier: Carrier) -> Pin<Box<dyn Future<Output = Result<
         let response = req.send().await?;
         let status = response.status();
         let server_timing = response.header(tokenflow::dto::SERVER_TIMING).unwrap_or_default();
-        emit(Event::ResponseReceived { path, carrier, status, server_timing });
+        let challenge = response.header("www-authenticate");
+        emit(Event::ResponseReceived { path, carrier, status, server_timing, challenge });
         Ok(response)
     }))
 }

@@ -25,12 +25,24 @@ fn explain(claim: &str) -> &'static str {
         "role" => {
             "Your role. Authorization decisions read it: user or admin. A role change reaches the token at its next refresh: until then the old claim lives on, unless an admin logs the account out everywhere."
         }
+        "cnf" => {
+            "Confirmation (DPoP): the thumbprint of the key every call must prove; the token is useless without it."
+        }
+        "amr" => {
+            "How you authenticated (RFC 8176): pwd a password, otp a code from an app or a recovery code, hwk a passkey bound to one device, swk a synced passkey, mfa more than one factor (a passkey with its PIN or biometric is two). A resource server can demand mfa."
+        }
+        "auth_time" => {
+            "When you last presented a factor in this session (sign-in or step-up). Password changes, deleting the account, adding or removing factors and admin changes want it within 10 minutes, or answer 401 insufficient_user_authentication."
+        }
+        "acr" => {
+            "Authentication context class: 1 for one factor, 2 for more. What a step-up challenge's acr_values asks for."
+        }
         _ => "Not a Tokenflow claim: the server ignores it.",
     }
 }
 
 fn time_hint(claim: &str, value: &serde_json::Value, now: i64) -> Option<String> {
-    if !matches!(claim, "exp" | "nbf" | "iat") {
+    if !matches!(claim, "exp" | "nbf" | "iat" | "auth_time") {
         return None;
     }
     let delta = value.as_i64()? - now;

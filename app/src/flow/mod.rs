@@ -61,7 +61,10 @@ fn on_event(event: &Event) {
             record(Step::SentAsBearer, Outcome::Done, rows);
         }
         Event::RequestSent { .. } => {}
-        Event::ResponseReceived { path, carrier, status, server_timing } => {
+        Event::ResponseReceived { path, carrier, status, server_timing, challenge } => {
+            if challenge.is_some() {
+                record::LAST_CHALLENGE.with(|c| c.borrow_mut().clone_from(challenge));
+            }
             on_response(path, *carrier, *status, server_timing);
         }
         Event::CallAnswered(result) => record_outcome(result),
@@ -69,6 +72,22 @@ fn on_event(event: &Event) {
         Event::Refreshed(session) => {
             record_issue(session);
             record_refresh(session.expires_at);
+        }
+        Event::SteppedUp(session) => {
+            let claims = tokenflow::inspect::decode(&session.access_token).map(|d| d.claims).unwrap_or_default();
+            record(
+                Step::SecondFactor,
+                Outcome::Done,
+                vec![
+                    (
+                        "Step-up",
+                        "authenticated again in the same session: a fresh access token, the same refresh token".into(),
+                    ),
+                    ("amr", claims["amr"].to_string()),
+                    ("auth_time", claims["auth_time"].to_string()),
+                ],
+            );
+            record_issue(session);
         }
         Event::SignedOut => {}
     }
@@ -103,6 +122,30 @@ fn on_response(path: &str, carrier: Carrier, status: u16, timing: &str) {
                     ("Password hash", "argon2id, m=19456 KiB, t=2, p=1".into()),
                     ("Hashing time on the server", format!("{ms} ms (from Server-Timing)")),
                     ("Answer", if status == 200 { "credentials match".into() } else { format!("HTTP {status}") }),
+                ],
+            );
+        }
+        Carrier::Nothing if path.ends_with("/second_factor") => {
+            let answer = match status {
+                200 => "accepted: the session opens, its tokens say how (amr) and when (auth_time)".to_string(),
+                401 => "HTTP 401: a wrong or spent code, or a dead challenge (5 minutes, 5 attempts)".to_string(),
+                other => format!("HTTP {other}"),
+            };
+            record(
+                Step::SecondFactor,
+                if status == 200 { Outcome::Done } else { Outcome::Refused },
+                vec![
+                    (
+                        "Request",
+                        format!(
+                            "POST {path}: the challenge from the password step, and a TOTP code, a recovery code or a passkey's signature"
+                        ),
+                    ),
+                    (
+                        "Challenge",
+                        "single-purpose, stored hashed, good for 5 minutes and 5 attempts; it is not a token".into(),
+                    ),
+                    ("Answer", answer),
                 ],
             );
         }

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 pub enum Step {
     CredentialsSent,
     Verified,
+    SecondFactor,
     TokenGenerated,
     Returned,
     Stored,
@@ -22,9 +23,10 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::CredentialsSent,
         Step::Verified,
+        Step::SecondFactor,
         Step::TokenGenerated,
         Step::Returned,
         Step::Stored,
@@ -39,6 +41,7 @@ impl Step {
         match self {
             Step::CredentialsSent => "Credentials sent",
             Step::Verified => "Credentials verified",
+            Step::SecondFactor => "Second factor",
             Step::TokenGenerated => "Token generated",
             Step::Returned => "Token returned",
             Step::Stored => "Token stored",
@@ -54,6 +57,7 @@ impl Step {
         match self {
             Step::CredentialsSent => "credentials-sent",
             Step::Verified => "verified",
+            Step::SecondFactor => "second-factor",
             Step::TokenGenerated => "token-generated",
             Step::Returned => "returned",
             Step::Stored => "stored",
@@ -89,7 +93,7 @@ pub struct StepRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flow {
-    pub steps: [StepRecord; 10],
+    pub steps: [StepRecord; 11],
     /// Each silent or forced refresh: when, and the new expiry (Unix seconds).
     pub refreshes: Vec<(String, i64)>,
 }
@@ -101,6 +105,11 @@ thread_local! {
 /// The flow of this browser tab.
 pub fn flow() -> ArcRwSignal<Flow> {
     FLOW.with(|f| f.borrow_mut().get_or_insert_with(|| ArcRwSignal::new(Flow::default())).clone())
+}
+
+thread_local! {
+    /// The `WWW-Authenticate` of the last answer that had one, for the refusal it explains.
+    pub static LAST_CHALLENGE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Record the latest occurrence of a step.
@@ -129,6 +138,19 @@ fn now() -> String {
 pub fn record_outcome<T>(result: &Result<T, crate::error::ApiFailure>) {
     match result {
         Ok(_) => record(Step::Authorized, Outcome::Done, vec![("Answer", "200 OK: authenticated, and allowed".into())]),
+        Err(e) if e.error == tokenflow::dto::ErrorCode::InsufficientUserAuthentication => record(
+            Step::Authorized,
+            Outcome::Refused,
+            vec![
+                ("Answer", format!("401 {}: {}", e.error, e.message)),
+                ("WWW-Authenticate", LAST_CHALLENGE.with(|c| c.borrow().clone()).unwrap_or_default()),
+                (
+                    "Meaning",
+                    "authenticated, but not recently or strongly enough for this (RFC 9470): the token's auth_time is older than max_age, or its amr lacks mfa where acr_values asks for 2. Authenticate again (step-up) and retry."
+                        .into(),
+                ),
+            ],
+        ),
         Err(e) if e.status == 401 => {
             record(Step::SignatureVerified, Outcome::Refused, vec![("Refused", e.message.clone())]);
             record(

@@ -7,20 +7,25 @@ use leptos_meta::Title;
 use crate::error::ApiFailure;
 use crate::layout::Protected;
 use crate::pages::events::EventLog;
+use crate::pages::factors::Factors;
+use crate::pages::step_up::{StepUp, StepUpPrompt};
 use crate::pages::{failed, loading};
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
 #[component]
 pub fn Account() -> impl IntoView {
+    let step_up = StepUp::new();
     view! {
         <Title text="Account" />
         <h1>"Account"</h1>
         <Protected>
+            <StepUpPrompt step_up />
+            <Factors step_up />
             <Sessions />
-            <ChangePassword />
+            <ChangePassword step_up />
             <SecurityActivity />
-            <DeleteAccount />
+            <DeleteAccount step_up />
         </Protected>
     }
 }
@@ -114,8 +119,7 @@ fn Sessions() -> impl IntoView {
 }
 
 #[component]
-fn ChangePassword() -> impl IntoView {
-    let session = use_session();
+fn ChangePassword(step_up: StepUp) -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let outcome = RwSignal::new(None::<Result<(), ApiFailure>>);
@@ -124,15 +128,17 @@ fn ChangePassword() -> impl IntoView {
         ev.prevent_default();
         pending.set(true);
         let (c, n) = (current.get_untracked(), new.get_untracked());
-        leptos::task::spawn_local(async move {
-            let result = with_auth(session, || server_fns::change_password(c.clone(), n.clone())).await;
-            if result.is_ok() {
-                current.set(String::new());
-                new.set(String::new());
-            }
-            outcome.set(Some(result));
-            pending.set(false);
-        });
+        step_up.run(
+            move || server_fns::change_password(c.clone(), n.clone()),
+            move |result| {
+                if result.is_ok() {
+                    current.set(String::new());
+                    new.set(String::new());
+                }
+                outcome.set(Some(result));
+                pending.set(false);
+            },
+        );
     };
     view! {
         <section class="card">
@@ -192,7 +198,7 @@ fn SecurityActivity() -> impl IntoView {
 }
 
 #[component]
-fn DeleteAccount() -> impl IntoView {
+fn DeleteAccount(step_up: StepUp) -> impl IntoView {
     let session = use_session();
     let navigate = leptos_router::hooks::use_navigate();
     let password = RwSignal::new(String::new());
@@ -207,19 +213,21 @@ fn DeleteAccount() -> impl IntoView {
         pending.set(true);
         let p = password.get_untracked();
         let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            let result = with_auth(session, || server_fns::delete_account(p.clone())).await;
-            pending.set(false);
-            match result {
-                Ok(()) => {
-                    // Leave the protected page first, and forget the session once it is gone:
-                    // signing out while it is still shown would send us to the login page.
-                    navigate("/?deleted=1", Default::default());
-                    request_animation_frame(move || session.sign_out_locally());
+        step_up.run(
+            move || server_fns::delete_account(p.clone()),
+            move |result| {
+                pending.set(false);
+                match result {
+                    Ok(()) => {
+                        // Leave the protected page first, and forget the session once it is gone:
+                        // signing out while it is still shown would send us to the login page.
+                        navigate("/?deleted=1", Default::default());
+                        request_animation_frame(move || session.sign_out_locally());
+                    }
+                    Err(e) => error.set(Some(e)),
                 }
-                Err(e) => error.set(Some(e)),
-            }
-        });
+            },
+        );
     };
     view! {
         <section class="card danger-zone">

@@ -9,17 +9,20 @@ use tokenflow::dto::{EventType, Role, User};
 use crate::error::ApiFailure;
 use crate::layout::Protected;
 use crate::pages::events::{EventLog, describe};
+use crate::pages::step_up::{StepUp, StepUpPrompt};
 use crate::pages::{failed, loading};
 use crate::server_fns;
 use crate::session::{use_session, with_auth};
 
 #[component]
 pub fn Admin() -> impl IntoView {
+    let step_up = StepUp::new();
     view! {
         <Title text="Admin" />
         <h1>"Admin"</h1>
         <Protected>
-            <AdminPanel />
+            <StepUpPrompt step_up />
+            <AdminPanel step_up />
         </Protected>
     }
 }
@@ -31,6 +34,7 @@ enum Action {
     SetRole(Role),
     LogOutEverywhere,
     SendReset,
+    ResetFactors,
 }
 
 impl Action {
@@ -54,12 +58,15 @@ impl Action {
                 .await
                 .map(|n| format!("{n} session(s) ended: every token of them is refused from now on.")),
             Action::SendReset => server_fns::admin_send_reset(id).await.map(|()| "A reset link is on its way.".into()),
+            Action::ResetFactors => server_fns::admin_reset_factors(id).await.map(|()| {
+                "Second factors removed and every session ended: the password alone signs in again.".into()
+            }),
         }
     }
 }
 
 #[component]
-fn AdminPanel() -> impl IntoView {
+fn AdminPanel(step_up: StepUp) -> impl IntoView {
     let session = use_session();
     let query = RwSignal::new(String::new());
     let search = RwSignal::new(String::new());
@@ -73,12 +80,15 @@ fn AdminPanel() -> impl IntoView {
         version.track();
         with_auth(session, move || server_fns::admin_users(Some(q.clone()), cursor.clone()))
     });
+    // Changes are sensitive: a stale sign-in is asked to step up, then the change runs.
     let act = move |action: Action, id: String| {
-        leptos::task::spawn_local(async move {
-            let result = with_auth(session, || action.clone().run(id.clone())).await;
-            notice.set(Some(result));
-            version.update(|v| *v += 1);
-        });
+        step_up.run(
+            move || action.clone().run(id.clone()),
+            move |result| {
+                notice.set(Some(result));
+                version.update(|v| *v += 1);
+            },
+        );
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -196,6 +206,7 @@ fn user_row(u: User, act: impl Fn(Action, String) + Copy + 'static) -> impl Into
             <td class="actions">
                 {button(state_label, Action::SetDisabled(disable))} {button(role_label, Action::SetRole(other_role))}
                 {button("Log out everywhere", Action::LogOutEverywhere)} {button("Send reset link", Action::SendReset)}
+                {button("Reset second factors", Action::ResetFactors)}
             </td>
         </tr>
     }

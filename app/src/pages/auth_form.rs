@@ -3,12 +3,12 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use tokenflow::dto::{ErrorCode, LoginResponse};
+use tokenflow::dto::{ErrorCode, LoginOutcome};
 
 use crate::browser;
 use crate::error::ApiFailure;
 use crate::events::{Event, emit};
-use crate::layout::safe_next;
+use crate::layout::{encode_component, safe_next};
 use crate::server_fns;
 use crate::session::use_session;
 
@@ -45,15 +45,19 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
     Effect::new(move |_| hydrated.set(true));
 
     let (title, button, other) = match purpose {
-        Purpose::Signup => (
-            "Sign up",
-            "Sign up",
-            view! { <p>"Have an account? " <a href="/login">"Log in"</a></p> }.into_any(),
-        ),
+        Purpose::Signup => {
+            ("Sign up", "Sign up", view! { <p>"Have an account? " <a href="/login">"Log in"</a></p> }.into_any())
+        }
         Purpose::Login => (
             "Log in",
             "Log in",
-            view! { <p>"New here? " <a href="/signup">"Sign up"</a> " · " <a href="/forgot-password">"Forgot password?"</a></p> }
+            view! {
+                <p>
+                    "New here? " <a href="/signup">"Sign up"</a> " · "
+                    <a href="/forgot-password">"Forgot password?"</a> " · "
+                    <a href="/second-factor">"Sign in with a passkey"</a>
+                </p>
+            }
             .into_any(),
         ),
     };
@@ -73,17 +77,24 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
             // A new proof key for the new session, where the browser can make one.
             browser::new_proof_key().await;
             let result = match purpose {
-                Purpose::Signup => {
-                    server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty())).await.map(LoginResponse::Tokens)
-                }
+                Purpose::Signup => server_fns::signup(e, p, Some(n).filter(|n| !n.trim().is_empty()))
+                    .await
+                    .map(|tokens| LoginOutcome { tokens: Some(tokens), second_factor: None }),
                 Purpose::Login => server_fns::login(e, p).await,
             };
             pending.set(false);
             match result {
-                Ok(LoginResponse::SecondFactor(_)) => {
-                    error.set(Some(ApiFailure::request_failed("second factor")));
+                Ok(LoginOutcome { tokens: None, second_factor }) => {
+                    // The second step is a page of its own (fetched only now); it takes the
+                    // challenge from this tab's session storage.
+                    password.set(String::new());
+                    if let Some(step) = second_factor {
+                        browser::stash_challenge(&step);
+                    }
+                    let next = format!("/second-factor?next={}", encode_component(&next));
+                    navigate(&next, Default::default());
                 }
-                Ok(LoginResponse::Tokens(tokens)) => {
+                Ok(LoginOutcome { tokens: Some(tokens), .. }) => {
                     password.set(String::new());
                     session.sign_in(tokens);
                     if !stay {

@@ -5,9 +5,12 @@ mod admin;
 mod auth_form;
 mod dashboard;
 mod events;
+mod factors;
 mod home;
 mod links;
 mod outbox;
+mod second_factor;
+mod step_up;
 
 pub use account::Account;
 pub use admin::Admin;
@@ -17,6 +20,7 @@ pub use dashboard::Dashboard;
 pub use home::Home;
 pub use links::{ForgotPassword, ResetPassword, VerifyEmail};
 pub use outbox::Outbox;
+pub use second_factor::SecondFactor;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -13,7 +13,7 @@ mod refresh;
 pub use refresh::with_auth;
 
 use leptos::prelude::*;
-use tokenflow::dto::{TokenResponse, User};
+use tokenflow::dto::{AccessTokenResponse, TokenResponse, User};
 
 use crate::browser;
 pub use crate::browser::{STORAGE_KEY, StoredSession, now};
@@ -71,6 +71,18 @@ impl Session {
         browser::save_session(&session);
         self.state.set(SessionState::SignedIn(session.clone()));
         session
+    }
+
+    /// Keep the fresh access token of a step-up: same session, same refresh token, a new
+    /// `auth_time` (and `amr`) in its claims.
+    pub fn stepped_up(&self, token: AccessTokenResponse) {
+        let Some(mut session) = browser::load_session() else { return };
+        session.expires_at = now() + i64::try_from(token.expires_in).unwrap_or(0);
+        session.expires_in = token.expires_in;
+        session.access_token = token.access_token;
+        browser::save_session(&session);
+        self.state.set(SessionState::SignedIn(session.clone()));
+        emit(Event::SteppedUp(session));
     }
 
     /// Forget the session here and, through the `storage` event, in every other tab, and the

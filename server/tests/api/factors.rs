@@ -238,8 +238,20 @@ async fn parallel_wrong_codes_are_held_to_the_accounts_throttle(backend: Backend
     let checked = codes.iter().filter(|c| *c == "invalid_code").count();
     assert!((1..=3).contains(&checked), "{codes:?}");
     assert_eq!(codes.iter().filter(|c| *c == "rate_limited").count(), 12 - checked, "{codes:?}");
+    // Sequential wrong codes fill the window to its three (a fresh challenge: attempts left).
+    let fresh = challenged(&app, "ada@example.com").await;
+    let mut refused = false;
+    for _ in 0..3 {
+        let status = answer(&app, &fresh, json!({"code": wrong})).await.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(refused, "three failures in the window throttle the account");
     // While throttled, even the right code is not checked.
-    let right = answer(&app, &challenges[3], json!({"code": code(&secret, 0)})).await;
+    let right = answer(&app, &fresh, json!({"code": code(&secret, 0)})).await;
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(right.headers().contains_key("retry-after"));
 }
