@@ -123,8 +123,8 @@ pub fn App() -> impl IntoView {
             <main id="main">
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Home />
-                    <Route path=StaticSegment("signup") view=signup_page() />
-                    <Route path=StaticSegment("login") view=login_page() />
+                    <Route path=StaticSegment("signup") view=pages::Signup />
+                    <Route path=StaticSegment("login") view=pages::Login />
                     <Route path=StaticSegment("second-factor") view=second_factor_page() />
                     <Route path=StaticSegment("dashboard") view=dashboard_page() />
                     <Route path=StaticSegment("account") view=account_page() />
@@ -164,8 +164,6 @@ macro_rules! lazy_pages {
 }
 
 lazy_pages! {
-    LoginPage, login_page => pages::Login,
-    SignupPage, signup_page => pages::Signup,
     FlowPage, flow_page => flow::Flow,
     DashboardPage, dashboard_page => pages::Dashboard,
     AccountPage, account_page => pages::Account,

@@ -60,6 +60,18 @@ test("an authenticator app is enrolled with its QR code and a code computed here
   await page.getByRole("button", { name: "New recovery codes" }).click();
   const stepUp = page.getByTestId("step-up");
   await expect(stepUp).toBeVisible();
+  // /flow (reached in the page, so it replays what happened) shows the refusal and its header.
+  await page.locator("header").getByRole("link", { name: "Flow", exact: true }).click();
+  const refusal = page.locator('li[data-step="second-factor"]');
+  await expect(refusal).toHaveAttribute("data-outcome", "refused");
+  await expect(refusal).toContainText("401 insufficient_user_authentication");
+  // The page's session is DPoP-bound, so the challenge is in the DPoP scheme (RFC 9449 §7.1).
+  await expect(refusal).toContainText('DPoP error="insufficient_user_authentication"');
+  await expect(refusal).toContainText('max_age="600", acr_values="2", algs="ES256 EdDSA"');
+  await page.getByTestId("timeline").screenshot({ path: screenshotPath("step-up-refused") });
+  await page.locator("header").getByRole("link", { name: "Account", exact: true }).click();
+  await page.getByRole("button", { name: "New recovery codes" }).click();
+  await expect(stepUp).toBeVisible();
   await stepUp.getByLabel("Password").fill(PASSWORD);
   await stepUp.getByLabel("Code from your authenticator app").fill(totp(secret));
   await stepUp.getByRole("button", { name: "Confirm" }).click();
@@ -67,10 +79,19 @@ test("an authenticator app is enrolled with its QR code and a code computed here
   await expect(page.getByTestId("factors-notice")).toHaveText("New recovery codes: the old ones no longer work.");
   await expect(codes).toHaveCount(10);
   await expect(codes.first()).not.toHaveText(first);
-  const stepped = jwsPart((await storedSession(page)).access_token, 1);
-  expect(stepped.amr).toEqual(["pwd", "otp", "mfa"]);
   await page.screenshot({ path: screenshotPath("second-factors"), fullPage: true });
   const recovery = (await codes.first().textContent()) ?? "";
+  const stepped = jwsPart((await storedSession(page)).access_token, 1);
+  expect(stepped.amr).toEqual(["pwd", "otp", "mfa"]);
+  // The timeline has the step-up; the inspector says what amr and auth_time mean.
+  await page.locator("header").getByRole("link", { name: "Flow", exact: true }).click();
+  const second = page.locator('li[data-step="second-factor"]');
+  await expect(second).toHaveAttribute("data-outcome", "done");
+  await expect(second).toContainText("authenticated again in the same session");
+  await expect(page.getByTestId("decoded-claims")).toContainText("How you authenticated (RFC 8176)");
+  await expect(page.getByTestId("decoded-claims")).toContainText("When you last presented a factor");
+  await page.locator("header").getByRole("link", { name: "Account", exact: true }).click();
+  await expect(codes).toHaveCount(0);
 
   // The password alone no longer signs in: the second step asks for a code.
   await logOut(page);

@@ -58,6 +58,8 @@ pub struct StepUp {
     /// The account has a second factor (or is an admin under `AUTH_ADMIN_REQUIRE_MFA`): the
     /// re-authentication must use more than one factor (`acr_values="2"`).
     pub mfa: bool,
+    /// The token was DPoP-bound: the challenge uses the `DPoP` scheme (RFC 9449 §7.1).
+    pub dpop: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

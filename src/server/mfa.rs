@@ -207,7 +207,7 @@ pub fn acr_of(amr_values: &[String]) -> &'static str {
 pub fn check_step_up(claims: &Claims, needs_mfa: bool, now: i64) -> Result<(), StepUp> {
     let recent = claims.auth_time.is_some_and(|at| at <= now && now - at <= STEP_UP_MAX_AGE_SECS);
     let strong = !needs_mfa || claims.amr.iter().any(|v| v == amr::MFA);
-    if recent && strong { Ok(()) } else { Err(StepUp { mfa: needs_mfa }) }
+    if recent && strong { Ok(()) } else { Err(StepUp { mfa: needs_mfa, dpop: claims.cnf.is_some() }) }
 }
 
 /// The QR code of `text` as a standalone SVG (black modules on white, a four-module quiet
@@ -354,12 +354,18 @@ mod tests {
         let fresh = now - STEP_UP_MAX_AGE_SECS;
         let stale = fresh - 1;
         assert_eq!(check_step_up(&claims(&["pwd"], Some(fresh)), false, now), Ok(()));
-        assert_eq!(check_step_up(&claims(&["pwd"], Some(stale)), false, now), Err(StepUp { mfa: false }));
-        assert_eq!(check_step_up(&claims(&["pwd"], None), false, now), Err(StepUp { mfa: false }));
-        assert_eq!(check_step_up(&claims(&["pwd"], Some(now + 60)), false, now), Err(StepUp { mfa: false }));
-        assert_eq!(check_step_up(&claims(&["pwd"], Some(now)), true, now), Err(StepUp { mfa: true }));
+        assert_eq!(check_step_up(&claims(&["pwd"], Some(stale)), false, now), Err(StepUp { mfa: false, dpop: false }));
+        assert_eq!(check_step_up(&claims(&["pwd"], None), false, now), Err(StepUp { mfa: false, dpop: false }));
+        assert_eq!(
+            check_step_up(&claims(&["pwd"], Some(now + 60)), false, now),
+            Err(StepUp { mfa: false, dpop: false })
+        );
+        assert_eq!(check_step_up(&claims(&["pwd"], Some(now)), true, now), Err(StepUp { mfa: true, dpop: false }));
         assert_eq!(check_step_up(&claims(&["pwd", "otp", "mfa"], Some(now)), true, now), Ok(()));
-        assert_eq!(check_step_up(&claims(&["pwd", "otp", "mfa"], Some(stale)), true, now), Err(StepUp { mfa: true }));
+        assert_eq!(
+            check_step_up(&claims(&["pwd", "otp", "mfa"], Some(stale)), true, now),
+            Err(StepUp { mfa: true, dpop: false })
+        );
     }
 
     #[test]

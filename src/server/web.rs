@@ -170,14 +170,23 @@ impl AuthError {
             AuthError::InsufficientRole(_) => Some(r#"Bearer error="insufficient_scope""#),
             // RFC 9470 §3: how recent (seconds) and, where a second factor is needed, which
             // `acr` the next token must carry.
-            AuthError::StepUpRequired(StepUp { mfa: false }) => Some(concat!(
+            AuthError::StepUpRequired(StepUp { mfa: false, dpop: false }) => Some(concat!(
                 r#"Bearer error="insufficient_user_authentication", "#,
                 r#"error_description="a more recent authentication is required", max_age="600""#
             )),
-            AuthError::StepUpRequired(StepUp { mfa: true }) => Some(concat!(
+            AuthError::StepUpRequired(StepUp { mfa: true, dpop: false }) => Some(concat!(
                 r#"Bearer error="insufficient_user_authentication", "#,
                 r#"error_description="a more recent authentication with a second factor is required", "#,
                 r#"max_age="600", acr_values="2""#
+            )),
+            AuthError::StepUpRequired(StepUp { mfa: false, dpop: true }) => Some(concat!(
+                r#"DPoP error="insufficient_user_authentication", "#,
+                r#"error_description="a more recent authentication is required", max_age="600", algs="ES256 EdDSA""#
+            )),
+            AuthError::StepUpRequired(StepUp { mfa: true, dpop: true }) => Some(concat!(
+                r#"DPoP error="insufficient_user_authentication", "#,
+                r#"error_description="a more recent authentication with a second factor is required", "#,
+                r#"max_age="600", acr_values="2", algs="ES256 EdDSA""#
             )),
             // RFC 6749 §5.2: a client that authenticated with HTTP Basic gets Basic back.
             AuthError::InvalidClient => Some(r#"Basic realm="tokenflow", charset="UTF-8""#),
@@ -322,6 +331,22 @@ mod tests {
         assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
         assert_eq!(bucket("2001:db8:1:2:bbbb::9"), bucket("2001:db8:1:2:aaaa::1"), "one /64, one bucket");
         assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn step_up_challenges_say_the_max_age_and_scheme_of_the_token() {
+        let max_age = format!(r#"max_age="{}""#, crate::mfa::STEP_UP_MAX_AGE_SECS);
+        for mfa in [false, true] {
+            for dpop in [false, true] {
+                let e = AuthError::StepUpRequired(StepUp { mfa, dpop });
+                let challenge = e.challenge().unwrap();
+                assert_eq!(e.status(), 401);
+                assert!(challenge.starts_with(if dpop { "DPoP " } else { "Bearer " }), "{challenge}");
+                assert!(challenge.contains(r#"error="insufficient_user_authentication""#));
+                assert!(challenge.contains(&max_age), "{challenge}");
+                assert_eq!(challenge.contains(r#"acr_values="2""#), mfa, "{challenge}");
+            }
+        }
     }
 
     #[test]

@@ -138,8 +138,9 @@ fn now() -> String {
 pub fn record_outcome<T>(result: &Result<T, crate::error::ApiFailure>) {
     match result {
         Ok(_) => record(Step::Authorized, Outcome::Done, vec![("Answer", "200 OK: authenticated, and allowed".into())]),
+        // A step-up demand belongs to the second-factor step: what the next authentication must be.
         Err(e) if e.error == tokenflow::dto::ErrorCode::InsufficientUserAuthentication => record(
-            Step::Authorized,
+            Step::SecondFactor,
             Outcome::Refused,
             vec![
                 ("Answer", format!("401 {}: {}", e.error, e.message)),

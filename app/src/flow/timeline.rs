@@ -1,4 +1,4 @@
-//! The ten steps, as they last happened in this tab.
+//! The steps of the flow (a second factor among them), as they last happened in this tab.
 
 use leptos::prelude::*;
 

@@ -473,13 +473,25 @@ impl AuthService {
         let handle = passkeys::user_handle(who.user.id.as_str())?;
         let (options, state) =
             passkeys::start_registration(webauthn, (handle, who.user.email.as_str()), &parse_passkeys(&existing)?)?;
+        self.session_ceremony(Purpose::PasskeyRegistration, who, &state, options).await
+    }
+
+    /// The challenge of a WebAuthn ceremony for `who`'s session alone (a registration, a
+    /// step-up): its state kept in the row, its options for the browser.
+    async fn session_ceremony(
+        &self,
+        purpose: Purpose,
+        who: &Identity,
+        state: &impl serde::Serialize,
+        options: serde_json::Value,
+    ) -> Result<PasskeyChallenge, AuthError> {
         let challenge = Challenge {
-            purpose: Purpose::PasskeyRegistration,
+            purpose,
             user_id: Some(who.user.id.clone()),
             session_id: Some(who.claims.sid.clone()),
             amr: String::new(),
             dpop_jkt: None,
-            state: Some(passkeys::state_to_text(&state)?),
+            state: Some(passkeys::state_to_text(state)?),
             expires_at: now() + CHALLENGE_TTL_SECS,
         };
         let secret = self.new_challenge(&challenge).await?;
@@ -569,21 +581,7 @@ impl AuthService {
             return Err(AuthError::InvalidRequest("this account has no passkey".into()));
         }
         let (options, state) = passkeys::start_for_account(webauthn, &parse_passkeys(&stored)?)?;
-        let challenge = Challenge {
-            purpose: Purpose::StepUp,
-            user_id: Some(who.user.id.clone()),
-            session_id: Some(who.claims.sid.clone()),
-            amr: String::new(),
-            dpop_jkt: None,
-            state: Some(passkeys::state_to_text(&state)?),
-            expires_at: now() + CHALLENGE_TTL_SECS,
-        };
-        let secret = self.new_challenge(&challenge).await?;
-        Ok(PasskeyChallenge {
-            challenge: secret,
-            expires_in: CHALLENGE_TTL_SECS.unsigned_abs(),
-            options: to_json(&options)?,
-        })
+        self.session_ceremony(Purpose::StepUp, who, &state, to_json(&options)?).await
     }
 
     /// Authenticate again in this session: the password (with a code where the account has a
@@ -619,7 +617,9 @@ impl AuthService {
                     meta,
                 )
                 .await?;
-            store::consume_challenge(pool, &hash).await?;
+            if !store::consume_challenge(pool, &hash).await? {
+                return Err(AuthError::InvalidChallenge);
+            }
             factors.push(answered.factor);
         } else {
             let password = req.password.ok_or_else(|| AuthError::InvalidRequest("password is required".into()))?;

@@ -362,7 +362,7 @@ impl AuthService {
         }
         let admin_needs_mfa = who.claims.role == Role::Admin && self.inner.settings.admin_require_mfa;
         if admin_needs_mfa && !who.claims.amr.iter().any(|v| v == crate::claims::amr::MFA) {
-            return Err(AuthError::StepUpRequired(crate::error::StepUp { mfa: true }));
+            return Err(AuthError::StepUpRequired(crate::error::StepUp { mfa: true, dpop: who.claims.cnf.is_some() }));
         }
         Ok(())
     }

@@ -7,7 +7,35 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends!(private_keys_are_encrypted_at_rest_and_retired_ones_deleted, database_trouble_is_503_not_500);
+both_backends!(
+    private_keys_are_encrypted_at_rest_and_retired_ones_deleted,
+    totp_secrets_are_sealed_at_rest_and_still_check_codes,
+    database_trouble_is_503_not_500
+);
+
+async fn totp_secrets_are_sealed_at_rest_and_still_check_codes(backend: Backend) {
+    use crate::factors::{challenged, code, early_in_a_step, enrol_totp};
+    early_in_a_step().await;
+    let db = TestDb::new(backend).await;
+    let kek = KekFile::new();
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_KEY_ENCRYPTION_KEY_FILE", kek.as_str())])).await;
+    let ada = app.user("ada@example.com").await;
+    let (secret, _) = enrol_totp(&ada).await;
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT secret FROM totp_factors").fetch_one(&db.pool().await).await.unwrap();
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+    assert!(!stored.contains(secret.base32().as_str()), "the database alone yields no secret");
+    // Codes still check against the sealed secret.
+    let challenge = challenged(&app, "ada@example.com").await;
+    let body = serde_json::json!({"challenge": challenge["challenge"], "code": code(&secret, 0)});
+    assert_eq!(app.post_json("/api/auth/second-factor", &body).await.status(), StatusCode::OK);
+    app.stop().await;
+    // And after a restart with the same key-encryption key.
+    let app = TestApp::start(test_config(&db.url, &[("AUTH_KEY_ENCRYPTION_KEY_FILE", kek.as_str())])).await;
+    let challenge = challenged(&app, "ada@example.com").await;
+    let body = serde_json::json!({"challenge": challenge["challenge"], "code": code(&secret, 1)});
+    assert_eq!(app.post_json("/api/auth/second-factor", &body).await.status(), StatusCode::OK);
+}
 
 #[cfg(unix)]
 #[tokio::test]
