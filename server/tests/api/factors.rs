@@ -12,6 +12,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 both_backends!(
+    a_password_change_or_a_logout_everywhere_kills_sign_ins_waiting_for_their_second_factor,
     an_app_is_enrolled_with_a_first_code_and_then_signs_in_as_a_second_factor,
     a_code_and_a_recovery_code_work_once,
     a_challenge_dies_after_five_wrong_answers_and_opens_nothing_else,
@@ -377,4 +378,31 @@ async fn admins_can_be_held_to_a_second_factor(backend: Backend) {
     let tokens =
         Tokens::from(answer(&app, &challenge, json!({"code": code(&secret, 0)})).await.json::<Value>().await.unwrap());
     assert_eq!(app.get_with("/api/admin/users", &tokens.access).await.status(), StatusCode::OK);
+}
+
+async fn a_password_change_or_a_logout_everywhere_kills_sign_ins_waiting_for_their_second_factor(backend: Backend) {
+    early_in_a_step().await;
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let admin = app.admin(&db.url, "root@example.com").await;
+    let ada = app.user("ada@example.com").await;
+    let (secret, recovery) = enrol_totp(&ada).await;
+    let id = ada.tokens.as_ref().unwrap().user["id"].as_str().unwrap().to_string();
+    let strong = answer(&app, &challenged(&app, "ada@example.com").await, json!({"code": code(&secret, 0)})).await;
+    let strong = Tokens::from(strong.json::<Value>().await.unwrap());
+
+    // Someone else holds the old password and is one code away from a session.
+    let pending = challenged(&app, "ada@example.com").await;
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new password"});
+    let changed = app.client.post(app.url("/api/auth/password")).bearer_auth(&strong.access).json(&change);
+    assert_eq!(changed.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let late = answer(&app, &pending, json!({"recovery_code": recovery[0]})).await;
+    expect_error(late, StatusCode::UNAUTHORIZED, "invalid_challenge").await;
+
+    // An admin's "log out everywhere" ends waiting sign-ins too.
+    let response = app.login("ada@example.com", "a brand new password").await;
+    let pending: Value = response.json().await.unwrap();
+    assert_eq!(admin.delete(&format!("/api/admin/users/{id}/sessions")).await.status(), StatusCode::NO_CONTENT);
+    let late = answer(&app, &pending, json!({"recovery_code": recovery[1]})).await;
+    expect_error(late, StatusCode::UNAUTHORIZED, "invalid_challenge").await;
 }

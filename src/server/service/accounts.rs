@@ -575,6 +575,8 @@ impl AuthService {
             return Err(AuthError::Conflict);
         }
         let revoked = sessions::revoke_others(&mut *tx, &who.user.id, &who.claims.sid, now).await?;
+        // So does a sign-in waiting for its second factor, proven with the old password.
+        factor_store::delete_challenges_of(&mut *tx, &who.user.id).await?;
         let detail = format!("{} other session(s) revoked", revoked.len());
         let event = event(EventType::PasswordChanged, &who.user.id, meta).in_session(&who.claims.sid).detail(detail);
         audit::insert(&mut *tx, &event, now).await?;

@@ -109,6 +109,7 @@ impl AuthService {
             let kind = if after.disabled { EventType::AccountDisabled } else { EventType::AccountEnabled };
             if after.disabled {
                 revoked = sessions::revoke_all(&mut *tx, &id, now).await?;
+                crate::store::factors::delete_challenges_of(&mut *tx, &id).await?;
             }
             let detail = after.disabled.then(|| format!("{} session(s) revoked", revoked.len()));
             let event = NewEvent { detail, ..event(kind, &id, meta).by(by) };
@@ -134,6 +135,7 @@ impl AuthService {
             return Err(AuthError::NotFound);
         }
         let revoked = sessions::revoke_all(&mut *tx, &id, now).await?;
+        crate::store::factors::delete_challenges_of(&mut *tx, &id).await?;
         let detail = format!("{} session(s) revoked", revoked.len());
         audit::insert(
             &mut *tx,

@@ -241,6 +241,8 @@ impl AuthService {
         let user_id = links::consume(&mut *tx, &hash, Purpose::Reset, now).await?.ok_or(AuthError::InvalidLink)?;
         let user = self.prove_mailbox(&mut tx, &user_id, Some(&password_hash), meta, now).await?;
         let revoked = sessions::revoke_all(&mut *tx, &user_id, now).await?;
+        // A sign-in waiting for its second factor was proven with the old password: it dies.
+        crate::store::factors::delete_challenges_of(&mut *tx, &user_id).await?;
         links::spend_all(&mut *tx, &user_id, Purpose::Reset, now).await?;
         let detail = format!("password set by a reset link; {} session(s) revoked", revoked.len());
         audit::insert(&mut *tx, &event(EventType::PasswordReset, &user_id, meta).detail(detail), now).await?;
