@@ -131,6 +131,10 @@ enum UsersCommand {
     /// Print a password reset link for the account (nothing is mailed): the way in for an
     /// operator without mail.
     ResetLink { email: String },
+    /// Remove every second factor of the account (authenticator app, recovery codes,
+    /// passkeys) and end its sessions: the way back in for someone who lost them all, the
+    /// last admin included.
+    ResetFactors { email: String },
 }
 
 fn main() -> ExitCode {
@@ -401,6 +405,12 @@ async fn users(command: UsersCommand, config: &Config) -> anyhow::Result<()> {
             let link = service.operator_reset_link(&email).await.map_err(|e| no_account(e, &email))?;
             println!("{}", link.as_str());
             eprintln!("hand this link to the account's owner: it works once, within AUTH_RESET_TTL_SECS");
+            return Ok(());
+        }
+        UsersCommand::ResetFactors { email } => {
+            let target = service.user_by_email(&email).await.map_err(|e| no_account(e, &email))?;
+            let revoked = service.reset_factors(Actor::Operator, target.id.as_str(), &meta).await?;
+            eprintln!("second factors removed and {revoked} session(s) ended: the password alone signs in again");
             return Ok(());
         }
         UsersCommand::Promote { email } => (email, patch(Some(Role::Admin), None)),

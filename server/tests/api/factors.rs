@@ -12,6 +12,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 both_backends!(
+    the_operator_resets_the_factors_of_someone_locked_out,
     a_password_change_or_a_logout_everywhere_kills_sign_ins_waiting_for_their_second_factor,
     an_app_is_enrolled_with_a_first_code_and_then_signs_in_as_a_second_factor,
     a_code_and_a_recovery_code_work_once,
@@ -405,4 +406,22 @@ async fn a_password_change_or_a_logout_everywhere_kills_sign_ins_waiting_for_the
     assert_eq!(admin.delete(&format!("/api/admin/users/{id}/sessions")).await.status(), StatusCode::NO_CONTENT);
     let late = answer(&app, &pending, json!({"recovery_code": recovery[1]})).await;
     expect_error(late, StatusCode::UNAUTHORIZED, "invalid_challenge").await;
+}
+
+async fn the_operator_resets_the_factors_of_someone_locked_out(backend: Backend) {
+    early_in_a_step().await;
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let ada = app.user("ada@example.com").await;
+    enrol_totp(&ada).await;
+    // Phone and codes lost: the password alone stops at the challenge. The operator steps in.
+    challenged(&app, "ada@example.com").await;
+    users_cli(&db.url, &["reset-factors", "ada@example.com"]);
+    let plain: Value = app.login("ada@example.com", PASSWORD).await.json().await.unwrap();
+    assert!(plain["access_token"].is_string(), "{plain}");
+    eventually(3, "the old session is revoked", async || ada.get("/api/me").await.status() == StatusCode::UNAUTHORIZED)
+        .await;
+    let pool = db.pool().await;
+    let sql = "SELECT COUNT(*) FROM audit_events WHERE type = 'factors_reset' AND actor_id IS NULL";
+    assert_eq!(count(&pool, sql).await, 1, "recorded as the operator's");
 }
