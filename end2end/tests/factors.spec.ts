@@ -110,15 +110,21 @@ test("an authenticator app is enrolled with its QR code and a code computed here
   expect(claims.acr).toBe("2");
   expect(Math.abs(claims.auth_time - Date.now() / 1000)).toBeLessThan(30);
 
-  // A recovery code instead, once.
+  // A recovery code instead, once, signing in from /flow: the second step comes back to it,
+  // and the timeline has it.
   await logOut(page);
+  await page.goto("/flow");
+  await hydrated(page);
   await submitCredentials(page, "Log in", email);
-  await expect(page).toHaveURL(/\/second-factor/);
+  await expect(page).toHaveURL(/\/second-factor\?next=\/flow$/);
   await hydrated(page);
   await page.getByRole("button", { name: "Use a recovery code" }).click();
   await page.getByLabel("Recovery code").fill(recovery);
   await page.getByRole("button", { name: "Verify" }).click();
-  await expect(page).toHaveURL(/\/dashboard$/);
+  await expect(page).toHaveURL(/\/flow$/);
+  const step = page.locator('li[data-step="second-factor"]');
+  await expect(step).toHaveAttribute("data-outcome", "done");
+  await expect(step).toContainText("accepted: the session opens");
   await page.goto("/account");
   await expect(page.getByTestId("factor-summary")).toHaveText("Authenticator app: on (9 recovery codes left).");
   expect(problems).toEqual([]);

@@ -34,6 +34,8 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
     let session = use_session();
     let navigate = use_navigate();
     let query = use_query_map();
+    // Where a page that keeps the person (`stay`) is: the second step comes back to it.
+    let here = leptos_router::hooks::use_location().pathname;
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
@@ -91,7 +93,8 @@ pub(crate) fn AuthForm(purpose: Purpose, #[prop(optional)] stay: bool) -> impl I
                     if let Some(step) = second_factor {
                         browser::stash_challenge(&step);
                     }
-                    let next = format!("/second-factor?next={}", encode_component(&next));
+                    let back = if stay { here.get_untracked() } else { next };
+                    let next = format!("/second-factor?next={}", encode_component(&back));
                     navigate(&next, Default::default());
                 }
                 Ok(LoginOutcome { tokens: Some(tokens), .. }) => {
