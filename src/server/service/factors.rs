@@ -240,35 +240,57 @@ impl AuthService {
         answer: &FactorAnswer,
         meta: &RequestMeta,
     ) -> Result<Answered, AuthError> {
+        let pool = &self.inner.db.pool;
+        let checked = async {
+            let now = now();
+            let right = if let Some(code) = &answer.code {
+                let Some(row) = store::find_totp(pool, user_id).await?.filter(|t| t.confirmed) else {
+                    return Ok(None);
+                };
+                let secret = self.open_totp(user_id, &row.secret).await?;
+                let Some(step) = secret.check(code, now, row.last_step) else { return Ok(None) };
+                store::accept_totp_step(pool, user_id, step, false, now).await?
+            } else {
+                let code = answer.recovery_code.as_deref().unwrap_or_default();
+                let hash = mfa::recovery_code_hash(user_id.as_str(), code);
+                store::use_recovery_code(pool, user_id, &hash, now).await?
+            };
+            Ok(right.then_some(()))
+        };
+        match self.counted(user_id, checked).await {
+            Ok(()) => Ok(Answered { factor: Factor::Otp, recovery: answer.code.is_none() }),
+            Err(AuthError::InvalidCode) => {
+                let event = event(EventType::SecondFactorFailed, user_id, meta).detail("a wrong or used code".into());
+                audit::insert(pool, &event, now()).await?;
+                Err(AuthError::InvalidCode)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Count a code attempt of `user_id` against the account's throttle (before it is
+    /// checked, so a parallel burst gets no extra guesses), then settle it by what `check`
+    /// found: a right code forgives the account's failures, a wrong one stays counted, one
+    /// that could not be checked is taken back.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`], [`AuthError::InvalidCode`], or the check's own error.
+    async fn counted<T>(
+        &self,
+        user_id: &UserId,
+        check: impl std::future::Future<Output = Result<Option<T>, AuthError>>,
+    ) -> Result<T, AuthError> {
         let s = &self.inner.settings;
         let db = &self.inner.db;
         let bucket = format!("factor {user_id}");
         let attempt = throttle::begin_login(db, &bucket, s.login_max_failures, s.login_window_secs, now()).await?;
-        let checked = async {
-            let now = now();
-            if let Some(code) = &answer.code {
-                let Some(row) = store::find_totp(&db.pool, user_id).await?.filter(|t| t.confirmed) else {
-                    return Ok(false);
-                };
-                let secret = self.open_totp(user_id, &row.secret).await?;
-                let Some(step) = secret.check(code, now, row.last_step) else { return Ok(false) };
-                return Ok(store::accept_totp_step(&db.pool, user_id, step, false, now).await?);
-            }
-            let code = answer.recovery_code.as_deref().unwrap_or_default();
-            Ok::<_, AuthError>(
-                store::use_recovery_code(&db.pool, user_id, &mfa::recovery_code_hash(user_id.as_str(), code), now)
-                    .await?,
-            )
-        };
-        match checked.await {
-            Ok(true) => {
+        match check.await {
+            Ok(Some(found)) => {
                 attempt.succeeded(db).await?;
-                Ok(Answered { factor: Factor::Otp, recovery: answer.code.is_none() })
+                Ok(found)
             }
-            Ok(false) => {
+            Ok(None) => {
                 attempt.failed();
-                let event = event(EventType::SecondFactorFailed, user_id, meta).detail("a wrong or used code".into());
-                audit::insert(&db.pool, &event, now()).await?;
                 Err(AuthError::InvalidCode)
             }
             Err(e) => {
@@ -398,15 +420,9 @@ impl AuthService {
         let row = store::find_totp(&db.pool, &who.user.id).await?.filter(|t| !t.confirmed);
         let row =
             row.ok_or_else(|| AuthError::InvalidRequest("no authenticator app is waiting for its first code".into()))?;
-        let s = &self.inner.settings;
-        let bucket = format!("factor {}", who.user.id);
-        let attempt = throttle::begin_login(db, &bucket, s.login_max_failures, s.login_window_secs, now()).await?;
-        let secret = self.open_totp(&who.user.id, &row.secret).await?;
         let now = now();
-        let Some(step) = secret.check(code, now, row.last_step) else {
-            attempt.failed();
-            return Err(AuthError::InvalidCode);
-        };
+        let checked = async { Ok(self.open_totp(&who.user.id, &row.secret).await?.check(code, now, row.last_step)) };
+        let step = self.counted(&who.user.id, checked).await?;
         let codes = mfa::recovery_codes()?;
         let mut tx = db.pool.begin().await?;
         if !store::accept_totp_step(&mut *tx, &who.user.id, step, true, now).await? {
@@ -416,7 +432,6 @@ impl AuthService {
         audit::insert(&mut *tx, &event(EventType::TotpEnabled, &who.user.id, meta).in_session(&who.claims.sid), now)
             .await?;
         tx.commit().await?;
-        attempt.succeeded(db).await?;
         Ok(RecoveryCodes { recovery_codes: codes.iter().map(|c| c.to_string()).collect() })
     }
 
