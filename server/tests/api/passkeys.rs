@@ -15,6 +15,7 @@ use crate::factors::claims;
 use crate::helpers::*;
 
 both_backends!(
+    another_accounts_registration_or_step_up_challenge_is_no_use,
     a_passkey_is_registered_and_signs_in_alone_or_after_the_password,
     a_replayed_cloned_or_foreign_assertion_opens_nothing,
     a_synced_passkey_is_swk_and_removing_the_last_factor_needs_a_step_up,
@@ -322,4 +323,31 @@ async fn a_synced_passkey_is_swk_and_removing_the_last_factor_needs_a_step_up(ba
     // No factor left: the password alone signs in again.
     let plain: Value = app.login("ada@example.com", PASSWORD).await.json().await.unwrap();
     assert!(plain["access_token"].is_string());
+}
+
+async fn another_accounts_registration_or_step_up_challenge_is_no_use(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::start(test_config(&db.url, &[])).await;
+    let ada = app.user("ada@example.com").await;
+    let eve = app.user("eve@example.com").await;
+    let mut eves = SoftKey::new(false);
+    register(&eve, &mut eves, "Eve's").await;
+
+    // Eve answers Ada's registration challenge with her own key: it is Ada's session's only.
+    let options: Value = ada.post_json("/api/me/passkeys/options", &json!({})).await.json().await.unwrap();
+    let mut key = SoftKey::new(false);
+    let body =
+        json!({"challenge": options["challenge"], "name": "planted", "credential": key.register(&options["options"])});
+    expect_error(eve.post_json("/api/me/passkeys", &body).await, StatusCode::UNAUTHORIZED, "invalid_challenge").await;
+    let factors: Value = ada.get("/api/me/factors").await.json().await.unwrap();
+    assert_eq!(factors["passkeys"], json!([]), "nothing registered to Ada");
+
+    // Eve's step-up challenge presented in Ada's session, with Ada's password: refused.
+    let started: Value = eve.post_json("/api/me/step-up/options", &json!({})).await.json().await.unwrap();
+    let answer = eves.assert(&started["options"]);
+    let stolen = json!({"challenge": started["challenge"], "passkey": answer});
+    expect_error(ada.post_json("/api/me/step-up", &stolen).await, StatusCode::UNAUTHORIZED, "invalid_challenge").await;
+    // And Ada's own registration challenge still works for Ada.
+    let body = json!({"challenge": options["challenge"], "name": "mine", "credential": body["credential"]});
+    assert_eq!(ada.post_json("/api/me/passkeys", &body).await.status(), StatusCode::CREATED);
 }
